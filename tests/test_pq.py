@@ -1,0 +1,244 @@
+"""The patch-queue tool on a tiny upstream sdist made by the test: offline, a few seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pq import checkout, checks, queue, upstream
+from pq.queue import Line, SeriesError
+
+UPSTREAM_FILES = {
+    "PKG-INFO": "Metadata-Version: 2.4\nName: mcp\nVersion: 1.0.0\nRequires-Python: >=3.10\nRequires-Dist: anyio>=4.5\n",
+    "LICENSE": "upstream's license\n",
+    ".gitignore": "ignored.txt\n",
+    "ignored.txt": "shipped in the sdist although upstream's .gitignore names it\n",
+    "src/mcp/__init__.py": "",
+    "src/mcp/session.py": "def greet():\n    return 'hello'\n\n\ndef part():\n    return 1\n",
+    "tests/test_session.py": "from mcp.session import greet\n\n\ndef test_greet():\n    assert greet()\n",
+}
+
+
+def make_sdist(directory: Path, files: dict[str, str] = UPSTREAM_FILES, name: str = "mcp-1.0.0") -> Path:
+    sdist = directory / f"{name}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}/{path}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return sdist
+
+
+@pytest.fixture
+def sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    made = make_sdist(tmp_path)
+    monkeypatch.setenv(upstream.SDIST_ENV, str(made))
+    monkeypatch.setenv(upstream.CACHE_ENV, str(tmp_path / "cache"))
+    return made
+
+
+@pytest.fixture
+def line(tmp_path: Path, sdist: Path) -> Line:
+    path = tmp_path / "patches" / "v1.x"
+    path.mkdir(parents=True)
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    (path / "upstream.toml").write_text(
+        f'distribution = "mcp"\nversion = "1.0.0"\nsdist = "{sdist.name}"\nsha256 = "{digest}"\n'
+    )
+    (path / "series").write_text("# test series\n")
+    return Line(path)
+
+
+def git(tree: Path, *args: str) -> str:
+    return queue.git(*args, cwd=tree)
+
+
+def commit_change(tree: Path, path: str, old: str, new: str, message: str) -> None:
+    target = tree / path
+    target.write_text(target.read_text().replace(old, new))
+    git(tree, "commit", "--quiet", "--all", "-m", message)
+
+
+def make_two_patches(line: Line, tmp_path: Path) -> Path:
+    workspace = queue.build_tree(line, tmp_path / "workspace", three_way=True)
+    (workspace / "tests" / "test_session.py").write_text(UPSTREAM_FILES["tests/test_session.py"] + "# greet\n")
+    commit_change(workspace, "src/mcp/session.py", "'hello'", "'hi'", "Greet briefly\n\nShorter is friendlier.")
+    commit_change(workspace, "src/mcp/session.py", "return 1", "return 2", "Count twice\n\nThe part is two.")
+    (workspace / "tests" / "test_part.py").write_text("def test_part():\n    pass\n")
+    git(workspace, "add", "tests/test_part.py")
+    git(workspace, "commit", "--quiet", "--amend", "--no-edit")
+    assert queue.export(line, workspace) == ["0001-Greet-briefly.patch", "0002-Count-twice.patch", "series"]
+    return workspace
+
+
+def test_build_tree_is_the_sdist_exactly_as_commit_base(line: Line, tmp_path: Path) -> None:
+    tree = queue.build_tree(line, tmp_path / "tree")
+    assert sorted(git(tree, "ls-files").split()) == sorted(UPSTREAM_FILES)
+    assert git(tree, "rev-parse", "HEAD") == git(tree, "rev-parse", "base")
+
+
+def test_materialize_places_the_patched_package_in_src(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    root = tmp_path / "checkout"
+    root.mkdir()
+    checkout.materialize(root, line)
+    assert "'hi'" in (root / "src" / "mcp" / "session.py").read_text()
+    assert "return 2" in (root / "src" / "mcp" / "session.py").read_text()
+    assert (root / "src" / "LICENSE.upstream").read_text() == UPSTREAM_FILES["LICENSE"]
+    assert checkout.is_current(root, line)
+
+    (line.path / "series").write_text("0001-Greet-briefly.patch\n")
+    assert not checkout.is_current(root, line)
+    checkout.ensure(root, line)
+    assert "return 1" in (root / "src" / "mcp" / "session.py").read_text()
+
+
+def test_export_of_an_untouched_workspace_changes_no_byte(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    before = {path.name: path.read_bytes() for path in line.path.iterdir()}
+    again = queue.build_tree(line, tmp_path / "again", three_way=True)
+    assert queue.export(line, again) == []
+    assert {path.name: path.read_bytes() for path in line.path.iterdir()} == before
+    assert checks.check_line(line) == []
+
+
+def test_editing_one_patch_leaves_the_next_patch_file_alone(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    second = (line.path / "0002-Count-twice.patch").read_bytes()
+    workspace = queue.build_tree(line, tmp_path / "edit", three_way=True)
+    # Edit the first patch as a developer would: a fixup commit squashed into it.
+    commit_change(workspace, "src/mcp/session.py", "'hi'", "'hey'", "fixup! Greet briefly")
+    env = {"GIT_SEQUENCE_EDITOR": "true"}
+    queue.git("rebase", "--quiet", "--interactive", "--autosquash", "base", cwd=workspace, env=env)
+
+    assert queue.export(line, workspace) == ["0001-Greet-briefly.patch"]
+    assert (line.path / "0002-Count-twice.patch").read_bytes() == second
+    assert "'hey'" in (line.path / "0001-Greet-briefly.patch").read_text()
+    assert checks.check_line(line) == []
+
+
+def test_check_reports_a_listed_patch_that_is_missing(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    (line.path / "0002-Count-twice.patch").unlink()
+    assert checks.check_line(line) == ["v1.x/series: 0002-Count-twice.patch is listed but the file is missing"]
+
+
+def test_check_reports_a_patch_the_series_does_not_list(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    (line.path / "series").write_text("0001-Greet-briefly.patch\n")
+    assert checks.check_line(line) == ["v1.x/0002-Count-twice.patch: not listed in the series"]
+
+
+def test_check_reports_a_patch_listed_twice(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    (line.path / "series").write_text("0001-Greet-briefly.patch\n0001-Greet-briefly.patch\n0002-Count-twice.patch\n")
+    assert checks.check_line(line) == ["v1.x/series: 0001-Greet-briefly.patch is listed twice"]
+
+
+def test_check_reports_a_patch_that_does_not_apply(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    first = line.path / "0001-Greet-briefly.patch"
+    first.write_text(first.read_text().replace("-    return 'hello'", "-    return 'howdy'"))
+    [problem] = checks.check_line(line)
+    assert problem.startswith("v1.x: 0001-Greet-briefly.patch does not apply")
+
+
+def test_check_reports_a_message_without_body_and_src_without_tests(line: Line, tmp_path: Path) -> None:
+    workspace = queue.build_tree(line, tmp_path / "workspace", three_way=True)
+    commit_change(workspace, "src/mcp/session.py", "'hello'", "'hi'", "Greet briefly\n\nRefs: #1")
+    queue.export(line, workspace)
+    assert checks.check_line(line) == [
+        "v1.x/0001-Greet-briefly.patch: the commit message has no body saying why",
+        "v1.x/0001-Greet-briefly.patch: changes src/ but no test under tests/",
+    ]
+
+
+def test_check_reports_a_patch_file_not_in_exported_form(line: Line, tmp_path: Path) -> None:
+    make_two_patches(line, tmp_path)
+    first = line.path / "0001-Greet-briefly.patch"
+    first.write_text(first.read_text().replace("Shorter is friendlier.", "Shorter is friendlier.\n"))
+    assert checks.check_line(line) == [
+        "v1.x/0001-Greet-briefly.patch: not in exported form; run `pq workspace` then `pq export`"
+    ]
+
+
+def test_a_sdist_with_the_wrong_hash_is_refused_and_nothing_is_left(line: Line, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tampered = make_sdist(elsewhere, {**UPSTREAM_FILES, "src/mcp/__init__.py": "import os\n"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(upstream.SDIST_ENV, str(tampered))
+        with pytest.raises(upstream.PinError, match="sha256 is .* but the pin says"):
+            queue.build_tree(line, tmp_path / "tree")
+    assert not (tmp_path / "tree").exists()
+
+
+def test_a_download_with_the_wrong_hash_never_reaches_the_cache(
+    line: Line, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(upstream.SDIST_ENV)
+
+    def fake_download(pin: upstream.Pin, dest: Path) -> None:
+        make_sdist(dest, {**UPSTREAM_FILES, "src/mcp/__init__.py": "import os\n"})
+
+    monkeypatch.setattr(upstream, "_pip_download", fake_download)
+    with pytest.raises(upstream.PinError, match="refusing to use it"):
+        upstream.fetch(line.pin)
+    assert list((tmp_path / "cache" / "sdists").iterdir()) == []
+
+
+def test_a_good_download_is_cached_and_reused(line: Line, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = Path(str(upstream.fetch(line.pin)))
+    monkeypatch.delenv(upstream.SDIST_ENV)
+    calls: list[str] = []
+
+    def fake_download(pin: upstream.Pin, dest: Path) -> None:
+        calls.append(pin.requirement)
+        (dest / pin.sdist).write_bytes(good.read_bytes())
+
+    monkeypatch.setattr(upstream, "_pip_download", fake_download)
+    first = upstream.fetch(line.pin)
+    assert upstream.fetch(line.pin) == first
+    assert calls == ["mcp==1.0.0"]
+
+
+def test_series_comments_and_blank_lines_are_ignored(line: Line) -> None:
+    (line.path / "series").write_text("# heading\n\n0001-a.patch  # the first\n")
+    assert line.series() == ["0001-a.patch"]
+
+
+def test_a_broken_pin_is_a_clear_error(line: Line) -> None:
+    (line.path / "upstream.toml").write_text('distribution = "mcp"\n')
+    with pytest.raises(upstream.PinError, match="missing version, sdist, sha256"):
+        line.pin  # noqa: B018
+
+
+def test_metadata_check_wants_upstreams_requirements(line: Line) -> None:
+    project = {"version": "1.0.0+initfix.1", "requires-python": ">=3.10", "dependencies": ["anyio>=4.5"]}
+    assert checks.check_metadata(line, {"project": project}) == []
+    project = {"version": "1.0.0", "requires-python": ">=3.9", "dependencies": ["anyio>=4.4"]}
+    assert checks.check_metadata(line, {"project": project}) == [
+        "pyproject.toml: version 1.0.0 should be 1.0.0+<label>.<n> for v1.x",
+        "pyproject.toml: upstream requires 'anyio>=4.5', the fork does not",
+        "pyproject.toml: the fork requires 'anyio>=4.4', upstream does not",
+        "pyproject.toml: requires-python should be '>=3.10', as upstream's",
+    ]
+
+
+def test_the_cli_reports_problems_with_exit_status_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bin/pq", "workspace", "no-such-line"], cwd=Path(__file__).parent.parent, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "no line 'no-such-line'" in result.stderr
+
+
+def test_a_missing_series_file_is_a_series_error(tmp_path: Path) -> None:
+    with pytest.raises(SeriesError, match="no series file"):
+        Line(tmp_path).series()
