@@ -1,0 +1,83 @@
+"""Installing the fork as users do: a git dependency, with pip or uv, in a fresh venv."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pq import queue, upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a git URL resolves to: the committed state, not this working tree."""
+    dest = tmp_path_factory.mktemp("clone") / "mcp-initfix"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(dest)], check=True)
+    return dest
+
+
+def build_line(clone: Path) -> queue.Line:
+    pyproject = upstream.tomllib.loads((clone / "pyproject.toml").read_text())
+    return queue.Line(clone / "patches" / pyproject["tool"]["mcp-initfix"]["line"])
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def installed_package(python: Path) -> Path:
+    code = "import mcp, os; print(os.path.dirname(mcp.__file__))"
+    return Path(run(str(python), "-c", code).strip())
+
+
+def assert_same_files(installed: Path, expected: Path) -> None:
+    def files(top: Path) -> set[str]:
+        return {str(p.relative_to(top)) for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+    assert files(installed) == files(expected)
+    match, mismatch, errors = filecmp.cmpfiles(expected, installed, sorted(files(expected)), shallow=False)
+    assert (mismatch, errors) == ([], [])
+
+
+def test_pip_installs_upstream_plus_the_series_from_a_git_url(clone: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", str(venv))
+    python = venv / "bin" / "python"
+    # An empty cache: the build itself must fetch and verify the pinned sdist with pip.
+    env = {upstream.CACHE_ENV: str(tmp_path / "empty-cache")}
+    run(str(python), "-m", "pip", "install", "--quiet", f"mcp @ git+file://{clone}", env=env)
+
+    expected = queue.cached_tree(build_line(clone)) / "src" / "mcp"
+    assert_same_files(installed_package(python), expected)
+    version = run(str(python), "-c", "import importlib.metadata as m; print(m.version('mcp'))").strip()
+    assert version == upstream.tomllib.loads((clone / "pyproject.toml").read_text())["project"]["version"]
+    run(str(python), "-c", "from mcp.server.fastmcp import FastMCP; from mcp.client.sse import sse_client")
+
+
+def test_uv_installs_the_same_files_from_a_git_url(clone: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    uv = [sys.executable, "-m", "uv"]
+    run(*uv, "venv", "--quiet", "--python", sys.executable, str(venv))
+    run(*uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), f"mcp @ git+file://{clone}")
+    expected = queue.cached_tree(build_line(clone)) / "src" / "mcp"
+    assert_same_files(installed_package(venv / "bin" / "python"), expected)
+
+
+def test_an_editable_install_serves_the_materialized_src(clone: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", str(venv))
+    python = venv / "bin" / "python"
+    run(str(python), "-m", "pip", "install", "--quiet", "--editable", str(clone))
+    assert installed_package(python) == clone / "src" / "mcp"
+    assert_same_files(clone / "src" / "mcp", queue.cached_tree(build_line(clone)) / "src" / "mcp")
+    assert run("git", "-C", str(clone), "status", "--porcelain") == ""  # src/ stays ignored
