@@ -38,7 +38,9 @@ def uv_command() -> list[str]:
 
 def applicable_failures(pin: Pin) -> list[MachineFailure]:
     running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    return [entry for entry in pin.machine_failures if entry.when == "always" or (entry.when == "root" and running_as_root)]
+    return [
+        entry for entry in pin.machine_failures if entry.when == "always" or (entry.when == "root" and running_as_root)
+    ]
 
 
 def run_gates(tree: Path, pin: Pin) -> bool:

@@ -50,6 +50,8 @@ FORMAT_PATCH = [
     "--src-prefix=a/",
     "--dst-prefix=b/",
     "--stat=72",
+    # Three lines of context, as the diff format needs and no more of upstream's code.
+    "--unified=3",
 ]
 
 

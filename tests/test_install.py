@@ -53,6 +53,8 @@ def test_pip_installs_upstream_plus_the_series_from_a_git_url(clone: Path, tmp_p
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
+    # pip older than 23.3 rejects git+file:/// URLs (no host); git+https ones never hit that.
+    run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     # An empty cache: the build itself must fetch and verify the pinned sdist with pip.
     env = {upstream.CACHE_ENV: str(tmp_path / "empty-cache")}
     run(str(python), "-m", "pip", "install", "--quiet", f"mcp @ git+file://{clone}", env=env)

@@ -14,7 +14,7 @@ from pq import checkout, checks, queue, upstream
 from pq.queue import Line, SeriesError
 
 UPSTREAM_FILES = {
-    "PKG-INFO": "Metadata-Version: 2.4\nName: mcp\nVersion: 1.0.0\nRequires-Python: >=3.10\nRequires-Dist: anyio>=4.5\n",
+    "PKG-INFO": "Name: mcp\nVersion: 1.0.0\nRequires-Python: >=3.10\nRequires-Dist: anyio>=4.5\n",
     "LICENSE": "upstream's license\n",
     ".gitignore": "ignored.txt\n",
     "ignored.txt": "shipped in the sdist although upstream's .gitignore names it\n",
