@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -107,6 +108,46 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_rebase(args: argparse.Namespace) -> int:
+    line = get_line(args.line)
+    workspace = WORKSPACES / line.name
+    if workspace.exists():
+        raise SystemExit(f"{workspace} exists and may hold unexported work; export it and remove it first")
+    if line.name == root_line().name:
+        _set_fork_version(f"{args.version}+initfix.1")
+    dropped = queue.rebase(line, args.version, workspace)
+    for subject in dropped:
+        print(f"dropped, upstream has it: {subject}")
+    print(f"{line.name} now applies onto {line.pin.requirement}; next: bin/pq check && bin/pq test --each {line.name}")
+    return 0
+
+
+def _set_fork_version(version: str) -> None:
+    path = ROOT / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r'^version = ".*"$', f'version = "{version}"', text, count=1, flags=re.MULTILINE))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Which releases the series applies to, and (with --suite) whose own suite then passes."""
+    line = get_line(args.line)
+    print(f"| {line.pin.distribution} | sdist sha256 | {line.name} series applies | upstream's gates |")
+    print("| --- | --- | --- | --- |")
+    for version in args.versions:
+        sdist = upstream.download(line.pin.distribution, version)
+        with tempfile.TemporaryDirectory(prefix="pq-report-") as tmp:
+            try:
+                tree = queue.build_tree(line, Path(tmp) / "tree", sdist=sdist)
+                applies, gates_result = "yes", "not run"
+            except SeriesError as e:
+                applies, gates_result = "no: " + str(e).splitlines()[0], "-"
+            else:
+                if args.suite:
+                    gates_result = "pass" if gates.run_gates(tree, line.pin) else "FAIL"
+        print(f"| {version} | `{upstream.sha256_of(sdist)[:16]}…` | {applies} | {gates_result} |", flush=True)
+    return 0
+
+
 def _selected(args: argparse.Namespace) -> list[Line]:
     return [get_line(name) for name in args.lines] if args.lines else all_lines()
 
@@ -135,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("--force", action="store_true", help="replace an existing workspace")
     sub = add("export", cmd_export, "rewrite the patch files and series from workspace/LINE")
     sub.add_argument("line", metavar="LINE")
+    sub = add("rebase", cmd_rebase, "move LINE onto another upstream release: new pin, rebased workspace, export")
+    sub.add_argument("line", metavar="LINE")
+    sub.add_argument("version", metavar="VERSION")
+    sub = add("report", cmd_report, "print which upstream releases the series applies to (and passes on)")
+    sub.add_argument("line", metavar="LINE")
+    sub.add_argument("versions", nargs="+", metavar="VERSION")
+    sub.add_argument("--suite", action="store_true", help="also run upstream's gates on each patched release")
 
     args = parser.parse_args(argv)
     try:

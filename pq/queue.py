@@ -106,24 +106,72 @@ class Line:
         return digest.hexdigest()[:16]
 
 
-def build_tree(line: Line, dest: Path, upto: int | None = None, three_way: bool = False) -> Path:
-    """Unpack the pinned release into `dest` as commit `base` and `git am` the series onto it.
+def build_tree(
+    line: Line, dest: Path, upto: int | None = None, three_way: bool = False, sdist: Path | None = None
+) -> Path:
+    """Unpack the pinned release (or `sdist`) into `dest` as commit `base` and `git am` the series.
 
     Without `three_way` a patch must apply exactly as written (no fuzz); `three_way` is for
-    workspaces, where a developer rebasing onto a new release resolves conflicts by hand.
+    workspaces, where a developer resolves conflicts by hand.
     """
     if dest.exists():
         raise SeriesError(f"{dest} already exists")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    upstream.unpack(upstream.fetch(line.pin), dest)
+    upstream.unpack(sdist or upstream.fetch(line.pin), dest)
     git("init", "--quiet", "--initial-branch=patched", cwd=dest)
-    # --force: the sdist may ship files its own .gitignore names; base must be the sdist exactly.
-    git("add", "--all", "--force", cwd=dest)
-    git("commit", "--quiet", "--no-verify", "-m", f"{line.pin.distribution} {line.pin.version}", cwd=dest)
-    git("tag", BASE_TAG, cwd=dest)
+    commit_release(dest, sdist.name if sdist else line.pin.sdist)
     for patch in line.patches(upto):
         apply_patch(dest, patch, three_way=three_way)
     return dest
+
+
+def commit_release(tree: Path, name: str) -> None:
+    """Commit the working tree as the pristine release and tag it `base`."""
+    # --force: the sdist may ship files its own .gitignore names; base must be the sdist exactly.
+    git("add", "--all", "--force", cwd=tree)
+    git("commit", "--quiet", "--no-verify", "-m", f"Upstream release {name}", cwd=tree)
+    git("tag", "--force", BASE_TAG, cwd=tree)
+
+
+class RebaseStopped(SeriesError):
+    """git stopped on a conflict; the workspace waits for the developer."""
+
+
+def rebase(line: Line, version: str, workspace: Path) -> list[str]:
+    """Move the series onto another upstream release, in `workspace`; update the pin.
+
+    The workspace holds both releases, so `git rebase` merges with full three-way context, and
+    a patch that upstream has already merged becomes empty and drops out. Returns the subjects
+    of the dropped patches. On a conflict, raises RebaseStopped with the workspace mid-rebase.
+    """
+    old = line.pin
+    new_sdist = upstream.download(old.distribution, version)
+    build_tree(line, workspace, three_way=True)
+    before = subjects(workspace)
+    git("tag", "previous-base", BASE_TAG, cwd=workspace)
+    git("checkout", "--quiet", "--orphan", "upstream", cwd=workspace)
+    git("rm", "-r", "--quiet", "--force", ".", cwd=workspace)
+    with tempfile.TemporaryDirectory() as tmp:
+        upstream.unpack(new_sdist, Path(tmp) / "release")
+        for path in (Path(tmp) / "release").iterdir():
+            os.replace(path, workspace / path.name)
+    commit_release(workspace, new_sdist.name)
+    git("checkout", "--quiet", "patched", cwd=workspace)
+    upstream.write_pin(line.path, version, new_sdist.name, upstream.sha256_of(new_sdist))
+    try:
+        git("rebase", "--quiet", "--empty=drop", "--onto", BASE_TAG, "previous-base", "patched", cwd=workspace)
+    except SeriesError as e:
+        raise RebaseStopped(
+            f"{e}\nResolve it in {workspace} with git (edit, `git add`, `git rebase --continue`), "
+            f"then run `bin/pq export {line.name}`."
+        ) from None
+    after = subjects(workspace)
+    export(line, workspace)
+    return [subject for subject in before if subject not in after]
+
+
+def subjects(tree: Path) -> list[str]:
+    return git("log", "--reverse", "--format=%s", f"{BASE_TAG}..HEAD", cwd=tree).splitlines()
 
 
 def apply_patch(tree: Path, patch: Path, three_way: bool = False) -> None:

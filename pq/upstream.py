@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -17,7 +18,7 @@ except ImportError:  # Python 3.10: hatchling brings tomli into every build envi
     import tomli as tomllib  # type: ignore[no-redef]
 
 PIN_FILE = "upstream.toml"
-# A local sdist (or a folder of them) to use instead of downloading: the offline path.
+# A local sdist, or a folder of them, to use instead of downloading: the offline path.
 SDIST_ENV = "MCP_INITFIX_SDIST"
 CACHE_ENV = "MCP_INITFIX_CACHE"
 
@@ -72,6 +73,15 @@ def load_pin(line_dir: Path) -> Pin:
     )
 
 
+def write_pin(line_dir: Path, version: str, sdist: str, sha256: str) -> None:
+    """Point the pin at another release, keeping the file's comments and other settings."""
+    path = line_dir / PIN_FILE
+    text = path.read_text(encoding="utf-8")
+    for key, value in (("version", version), ("sdist", sdist), ("sha256", sha256)):
+        text = re.sub(rf'^{key} = ".*"$', f'{key} = "{value}"', text, count=1, flags=re.MULTILINE)
+    path.write_text(text, encoding="utf-8")
+
+
 def cache_dir() -> Path:
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
@@ -87,37 +97,50 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(pin: Pin, path: Path) -> Path:
+def verify(path: Path, sha256: str) -> Path:
     actual = sha256_of(path)
-    if actual != pin.sha256:
-        raise PinError(f"{path}: sha256 is {actual}, but the pin says {pin.sha256}; refusing to use it")
+    if actual != sha256:
+        raise PinError(f"{path.name}: sha256 is {actual}, but the pin says {sha256}; refusing to use it")
     return path
 
 
 def fetch(pin: Pin) -> Path:
     """A verified local copy of the pinned sdist, downloaded with pip into the cache when needed."""
-    local = os.environ.get(SDIST_ENV)
-    if local:
-        path = Path(local)
-        return verify(pin, path / pin.sdist if path.is_dir() else path)
+    local = Path(os.environ.get(SDIST_ENV, ""))
+    if local.is_file():
+        return verify(local, pin.sha256)
+    return verify(download(pin.distribution, pin.version, pin.sha256), pin.sha256)
 
-    cached = cache_dir() / "sdists" / pin.sdist
+
+def sdist_name(distribution: str, version: str) -> str:
+    # Sdist file names use the normalized project name (PEP 625): mcp-types -> mcp_types.
+    return f"{re.sub(r'[-_.]+', '_', distribution).lower()}-{version}.tar.gz"
+
+
+def download(distribution: str, version: str, sha256: str | None = None) -> Path:
+    """The release's sdist in the cache, downloaded once. With `sha256`, a download that does
+    not match is refused before it reaches the cache: the cache holds a verified sdist or nothing."""
+    name = sdist_name(distribution, version)
+    local = Path(os.environ.get(SDIST_ENV, "")) / name
+    if local.is_file():
+        return local
+    cached = cache_dir() / "sdists" / name
     if cached.exists():
-        return verify(pin, cached)
+        return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
-    # Download next to the cache so the final rename is atomic: the cache holds a verified
-    # sdist or nothing.
+    # Download next to the cache so that the final rename is atomic.
     with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
-        _pip_download(pin, Path(tmp))
-        downloaded = Path(tmp) / pin.sdist
+        _pip_download(f"{distribution}=={version}", distribution, Path(tmp))
+        downloaded = Path(tmp) / cached.name
         if not downloaded.exists():
-            raise PinError(f"pip did not produce {pin.sdist} for {pin.requirement}")
-        verify(pin, downloaded)
+            raise PinError(f"pip did not produce {cached.name} for {distribution}=={version}")
+        if sha256:
+            verify(downloaded, sha256)
         os.replace(downloaded, cached)
     return cached
 
 
-def _pip_download(pin: Pin, dest: Path) -> None:
+def _pip_download(requirement: str, distribution: str, dest: Path) -> None:
     # pip, not a URL: it already knows the user's index configuration. Only the pinned
     # distribution must come as an sdist; its build tools may come as wheels.
     env = dict(os.environ)
@@ -126,12 +149,11 @@ def _pip_download(pin: Pin, dest: Path) -> None:
     if uv_index and "PIP_INDEX_URL" not in env:
         env["PIP_INDEX_URL"] = uv_index
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-    command += ["--no-binary", pin.distribution, "--dest", str(dest), pin.requirement]
+    command += ["--no-binary", distribution, "--dest", str(dest), requirement]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise PinError(
-            f"pip could not download {pin.requirement} (set {SDIST_ENV} to a local copy to work offline):\n"
-            + result.stderr
+            f"pip could not download {requirement} (set {SDIST_ENV} to a local copy to work offline):\n" + result.stderr
         )
 
 

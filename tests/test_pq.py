@@ -184,7 +184,7 @@ def test_a_download_with_the_wrong_hash_never_reaches_the_cache(
 ) -> None:
     monkeypatch.delenv(upstream.SDIST_ENV)
 
-    def fake_download(pin: upstream.Pin, dest: Path) -> None:
+    def fake_download(requirement: str, distribution: str, dest: Path) -> None:
         make_sdist(dest, {**UPSTREAM_FILES, "src/mcp/__init__.py": "import os\n"})
 
     monkeypatch.setattr(upstream, "_pip_download", fake_download)
@@ -198,9 +198,9 @@ def test_a_good_download_is_cached_and_reused(line: Line, tmp_path: Path, monkey
     monkeypatch.delenv(upstream.SDIST_ENV)
     calls: list[str] = []
 
-    def fake_download(pin: upstream.Pin, dest: Path) -> None:
-        calls.append(pin.requirement)
-        (dest / pin.sdist).write_bytes(good.read_bytes())
+    def fake_download(requirement: str, distribution: str, dest: Path) -> None:
+        calls.append(requirement)
+        (dest / good.name).write_bytes(good.read_bytes())
 
     monkeypatch.setattr(upstream, "_pip_download", fake_download)
     first = upstream.fetch(line.pin)
@@ -242,3 +242,41 @@ def test_the_cli_reports_problems_with_exit_status_one(tmp_path: Path) -> None:
 def test_a_missing_series_file_is_a_series_error(tmp_path: Path) -> None:
     with pytest.raises(SeriesError, match="no series file"):
         Line(tmp_path).series()
+
+
+def release(sdist: Path, monkeypatch: pytest.MonkeyPatch, version: str, changes: dict[str, str]) -> None:
+    """Offer another release of the test's upstream beside the first, in an offline folder."""
+    files = {**UPSTREAM_FILES, **changes, "PKG-INFO": UPSTREAM_FILES["PKG-INFO"].replace("1.0.0", version)}
+    make_sdist(sdist.parent, files, name=f"mcp-{version}")
+    monkeypatch.setenv(upstream.SDIST_ENV, str(sdist.parent))
+
+
+def test_rebase_onto_a_release_that_merged_a_patch_drops_it(
+    line: Line, sdist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_two_patches(line, tmp_path)
+    release(
+        sdist,
+        monkeypatch,
+        "1.1.0",
+        {
+            "src/mcp/session.py": "'''Now with a docstring.'''\n\n\n"
+            + UPSTREAM_FILES["src/mcp/session.py"].replace("'hello'", "'hi'"),
+            "tests/test_session.py": UPSTREAM_FILES["tests/test_session.py"] + "# greet\n",
+        },
+    )
+    assert queue.rebase(line, "1.1.0", tmp_path / "rebased") == ["Greet briefly"]
+
+    assert line.series() == ["0001-Count-twice.patch"]
+    assert (line.pin.version, line.pin.sdist) == ("1.1.0", "mcp-1.1.0.tar.gz")
+    assert checks.check_line(line) == []
+
+
+def test_rebase_stops_on_a_conflict_with_the_workspace_waiting(
+    line: Line, sdist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_two_patches(line, tmp_path)
+    release(sdist, monkeypatch, "1.1.0", {"src/mcp/session.py": UPSTREAM_FILES["src/mcp/session.py"].replace("1", "3")})
+    with pytest.raises(queue.RebaseStopped, match="git rebase --continue"):
+        queue.rebase(line, "1.1.0", tmp_path / "rebased")
+    assert (tmp_path / "rebased" / ".git" / "rebase-merge").exists()
