@@ -6,6 +6,10 @@ import email.parser
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from pq import queue, upstream
 from pq.queue import Line, SeriesError
@@ -78,32 +82,47 @@ def _check_applies_and_exports(line: Line) -> list[str]:
     return problems
 
 
-def check_metadata(line: Line, pyproject: dict[str, object]) -> list[str]:
-    """The fork's distribution must declare what upstream's does, at the pinned version."""
-    from packaging.requirements import Requirement
-    from packaging.version import Version
+def check_metadata(line: Line, pyproject: dict[str, Any]) -> list[str]:
+    """A distribution of the fork must declare what upstream's does, at the pinned version.
 
+    Upstream's side is read from the sdist: its PKG-INFO, or for a distribution built from a
+    sub-project (mcp-types in the 2.x sdist) that project's pyproject.toml, named by
+    `[tool.mcp-initfix] upstream-metadata`.
+    """
     pin = line.pin
     project = pyproject["project"]
-    assert isinstance(project, dict)
+    source = pyproject["tool"]["mcp-initfix"].get("upstream-metadata", "PKG-INFO")
     problems: list[str] = []
+    where = f"{project['name']} {project.get('version')}"
     version = Version(str(project.get("version", "0")))
     if version.public != pin.version or not version.local:
-        problems.append(f"pyproject.toml: version {version} should be {pin.version}+<label>.<n> for {line.name}")
+        problems.append(f"{where}: the version should be {pin.version}+<label>.<n> for {line.name}")
 
-    metadata = email.parser.Parser().parsestr(upstream.read_member(upstream.fetch(pin), "PKG-INFO"))
-    theirs = {str(Requirement(text)) for text in metadata.get_all("Requires-Dist") or []}
-    ours = {str(Requirement(text)) for text in project.get("dependencies", [])}
-    for extra, requirements in dict(project.get("optional-dependencies", {})).items():
-        for text in requirements:
+    text = upstream.read_member(upstream.fetch(pin), source)
+    if source.endswith(".toml"):
+        theirs_project = upstream.tomllib.loads(text)["project"]
+        theirs, their_python = _requirements(theirs_project), theirs_project.get("requires-python")
+    else:
+        metadata = email.parser.Parser().parsestr(text)
+        theirs = {str(Requirement(text)) for text in metadata.get_all("Requires-Dist") or []}
+        their_python = metadata["Requires-Python"]
+    ours = _requirements(project)
+    for missing in sorted(theirs - ours):
+        problems.append(f"{where}: upstream requires {missing!r}, the fork does not")
+    for extra in sorted(ours - theirs):
+        problems.append(f"{where}: the fork requires {extra!r}, upstream does not")
+    if their_python != project.get("requires-python"):
+        problems.append(f"{where}: requires-python should be {their_python!r}, as upstream's")
+    return problems
+
+
+def _requirements(project: dict[str, Any]) -> set[str]:
+    """A [project] table's requirements as core metadata spells them, extras folded into markers."""
+    requirements = {str(Requirement(text)) for text in project.get("dependencies", [])}
+    for extra, texts in dict(project.get("optional-dependencies", {})).items():
+        for text in texts:
             requirement = Requirement(text)
             marker = f"{requirement.marker} and " if requirement.marker else ""
             requirement.marker = None
-            ours.add(str(Requirement(f"{requirement}; {marker}extra == '{extra}'")))
-    for missing in sorted(theirs - ours):
-        problems.append(f"pyproject.toml: upstream requires {missing!r}, the fork does not")
-    for extra in sorted(ours - theirs):
-        problems.append(f"pyproject.toml: the fork requires {extra!r}, upstream does not")
-    if metadata["Requires-Python"] != project.get("requires-python"):
-        problems.append(f"pyproject.toml: requires-python should be {metadata['Requires-Python']!r}, as upstream's")
-    return problems
+            requirements.add(str(Requirement(f"{requirement}; {marker}extra == '{extra}'")))
+    return requirements

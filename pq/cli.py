@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pq import checkout, checks, gates, queue, upstream
 from pq.queue import Line, SeriesError
@@ -29,13 +30,13 @@ def get_line(name: str) -> Line:
     return line
 
 
-def root_line() -> Line:
-    """The line that this checkout's pyproject.toml builds."""
-    return get_line(_pyproject()["tool"]["mcp-initfix"]["line"])
+def distributions() -> list[Path]:
+    """Project folders of the fork's distributions: the root (v1.x `mcp`) and each of lines/*."""
+    return [ROOT, *sorted(path.parent for path in (ROOT / "lines").glob("*/pyproject.toml"))]
 
 
-def _pyproject() -> dict:  # type: ignore[type-arg]
-    return upstream.tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+def read_pyproject(project: Path) -> dict[str, Any]:
+    return upstream.tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -45,9 +46,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    line = root_line()
-    src = checkout.materialize(ROOT, line)
-    print(f"{src} now holds {line.pin.requirement} plus {len(line.series())} patches of {line.name}")
+    for project in distributions():
+        config = checkout.Distribution.from_pyproject(read_pyproject(project))
+        line = get_line(config.line)
+        src = checkout.materialize(project, line, config.packages)
+        print(f"{src.relative_to(ROOT)}: {line.pin.requirement} plus {len(line.series())} patches of {line.name}")
     return 0
 
 
@@ -78,8 +81,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for line in _selected(args):
         problems += checks.check_line(line)
-    build_line = root_line()
-    problems += checks.check_metadata(build_line, _pyproject())
+    for project in distributions():
+        pyproject = read_pyproject(project)
+        problems += checks.check_metadata(get_line(pyproject["tool"]["mcp-initfix"]["line"]), pyproject)
     for problem in problems:
         print(f"problem: {problem}")
     print(f"check: {len(problems)} problems")
@@ -113,8 +117,9 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     workspace = WORKSPACES / line.name
     if workspace.exists():
         raise SystemExit(f"{workspace} exists and may hold unexported work; export it and remove it first")
-    if line.name == root_line().name:
-        _set_fork_version(f"{args.version}+initfix.1")
+    for project in distributions():
+        if read_pyproject(project)["tool"]["mcp-initfix"]["line"] == line.name:
+            _set_fork_version(project, f"{args.version}+initfix.1")
     dropped = queue.rebase(line, args.version, workspace)
     for subject in dropped:
         print(f"dropped, upstream has it: {subject}")
@@ -122,8 +127,8 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_fork_version(version: str) -> None:
-    path = ROOT / "pyproject.toml"
+def _set_fork_version(project: Path, version: str) -> None:
+    path = project / "pyproject.toml"
     text = path.read_text(encoding="utf-8")
     path.write_text(re.sub(r'^version = ".*"$', f'version = "{version}"', text, count=1, flags=re.MULTILINE))
 
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("lines", nargs="*", metavar="LINE", help="e.g. v1.x; default: every line")
         if name == "test":
             sub.add_argument("--each", action="store_true", help="test every prefix of the series, not just the whole")
-    add("materialize", cmd_materialize, "write src/ for the line pyproject.toml builds (what a build does)")
+    add("materialize", cmd_materialize, "write src/ of each distribution of the fork, as its build does")
     sub = add("workspace", cmd_workspace, "make workspace/LINE: base plus one commit per patch, to edit with git")
     sub.add_argument("line", metavar="LINE")
     sub.add_argument("--force", action="store_true", help="replace an existing workspace")

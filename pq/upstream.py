@@ -40,8 +40,6 @@ class Pin:
     version: str
     sdist: str
     sha256: str
-    # Folders of the sdist that make up the installed packages, e.g. "src/mcp".
-    packages: tuple[str, ...] = ("src/mcp",)
     sync_args: tuple[str, ...] = ()
     machine_failures: tuple[MachineFailure, ...] = field(default=())
 
@@ -67,7 +65,6 @@ def load_pin(line_dir: Path) -> Pin:
         version=data["version"],
         sdist=data["sdist"],
         sha256=data["sha256"].lower(),
-        packages=tuple(data.get("packages", ("src/mcp",))),
         sync_args=tuple(suite.get("sync", ())),
         machine_failures=tuple(MachineFailure(**entry) for entry in suite.get("machine-failures", ())),
     )

@@ -24,8 +24,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-def build_line(clone: Path) -> queue.Line:
-    pyproject = upstream.tomllib.loads((clone / "pyproject.toml").read_text())
+def build_line(clone: Path, subdirectory: str = "") -> queue.Line:
+    pyproject = upstream.tomllib.loads((clone / subdirectory / "pyproject.toml").read_text())
     return queue.Line(clone / "patches" / pyproject["tool"]["mcp-initfix"]["line"])
 
 
@@ -49,7 +49,8 @@ def assert_same_files(installed: Path, expected: Path) -> None:
     assert (mismatch, errors) == ([], [])
 
 
-def test_pip_installs_upstream_plus_the_series_from_a_git_url(clone: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("subdirectory", ["", "lines/v2.x"])
+def test_pip_installs_upstream_plus_the_series_from_a_git_url(clone: Path, tmp_path: Path, subdirectory: str) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
@@ -57,13 +58,16 @@ def test_pip_installs_upstream_plus_the_series_from_a_git_url(clone: Path, tmp_p
     run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     # An empty cache: the build itself must fetch and verify the pinned sdist with pip.
     env = {upstream.CACHE_ENV: str(tmp_path / "empty-cache")}
-    run(str(python), "-m", "pip", "install", "--quiet", f"mcp @ git+file://{clone}", env=env)
+    url = f"git+file://{clone}" + (f"#subdirectory={subdirectory}" if subdirectory else "")
+    run(str(python), "-m", "pip", "install", "--quiet", f"mcp @ {url}", env=env)
 
-    expected = queue.cached_tree(build_line(clone)) / "src" / "mcp"
+    expected = queue.cached_tree(build_line(clone, subdirectory)) / "src" / "mcp"
     assert_same_files(installed_package(python), expected)
     version = run(str(python), "-c", "import importlib.metadata as m; print(m.version('mcp'))").strip()
-    assert version == upstream.tomllib.loads((clone / "pyproject.toml").read_text())["project"]["version"]
-    run(str(python), "-c", "from mcp.server.fastmcp import FastMCP; from mcp.client.sse import sse_client")
+    assert (
+        version == upstream.tomllib.loads((clone / subdirectory / "pyproject.toml").read_text())["project"]["version"]
+    )
+    run(str(python), "-c", "from mcp.client.sse import sse_client; from mcp.server.sse import SseServerTransport")
 
 
 def test_uv_installs_the_same_files_from_a_git_url(clone: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import io
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,15 +88,15 @@ def test_materialize_places_the_patched_package_in_src(line: Line, tmp_path: Pat
     make_two_patches(line, tmp_path)
     root = tmp_path / "checkout"
     root.mkdir()
-    checkout.materialize(root, line)
+    checkout.materialize(root, line, ("src/mcp",))
     assert "'hi'" in (root / "src" / "mcp" / "session.py").read_text()
     assert "return 2" in (root / "src" / "mcp" / "session.py").read_text()
     assert (root / "src" / "LICENSE.upstream").read_text() == UPSTREAM_FILES["LICENSE"]
-    assert checkout.is_current(root, line)
+    assert checkout.is_current(root, line, ("src/mcp",))
 
     (line.path / "series").write_text("0001-Greet-briefly.patch\n")
-    assert not checkout.is_current(root, line)
-    checkout.ensure(root, line)
+    assert not checkout.is_current(root, line, ("src/mcp",))
+    checkout.ensure(root, line, ("src/mcp",))
     assert "return 1" in (root / "src" / "mcp" / "session.py").read_text()
 
 
@@ -219,16 +220,31 @@ def test_a_broken_pin_is_a_clear_error(line: Line) -> None:
         line.pin  # noqa: B018
 
 
+def pyproject(version: str, requires_python: str, *dependencies: str, **tool: str) -> dict[str, Any]:
+    project = {"name": "mcp", "version": version, "requires-python": requires_python, "dependencies": dependencies}
+    return {"project": project, "tool": {"mcp-initfix": {"line": "v1.x", "packages": ["src/mcp"], **tool}}}
+
+
 def test_metadata_check_wants_upstreams_requirements(line: Line) -> None:
-    project = {"version": "1.0.0+initfix.1", "requires-python": ">=3.10", "dependencies": ["anyio>=4.5"]}
-    assert checks.check_metadata(line, {"project": project}) == []
-    project = {"version": "1.0.0", "requires-python": ">=3.9", "dependencies": ["anyio>=4.4"]}
-    assert checks.check_metadata(line, {"project": project}) == [
-        "pyproject.toml: version 1.0.0 should be 1.0.0+<label>.<n> for v1.x",
-        "pyproject.toml: upstream requires 'anyio>=4.5', the fork does not",
-        "pyproject.toml: the fork requires 'anyio>=4.4', upstream does not",
-        "pyproject.toml: requires-python should be '>=3.10', as upstream's",
+    assert checks.check_metadata(line, pyproject("1.0.0+initfix.1", ">=3.10", "anyio>=4.5")) == []
+    assert checks.check_metadata(line, pyproject("1.0.0", ">=3.9", "anyio>=4.4")) == [
+        "mcp 1.0.0: the version should be 1.0.0+<label>.<n> for v1.x",
+        "mcp 1.0.0: upstream requires 'anyio>=4.5', the fork does not",
+        "mcp 1.0.0: the fork requires 'anyio>=4.4', upstream does not",
+        "mcp 1.0.0: requires-python should be '>=3.10', as upstream's",
     ]
+
+
+def test_metadata_check_can_read_a_sub_project_of_the_sdist(line: Line, tmp_path: Path) -> None:
+    sub_project = '[project]\nname = "mcp-types"\nrequires-python = ">=3.10"\ndependencies = ["pydantic>=2"]\n'
+    sdist = make_sdist(tmp_path, {**UPSTREAM_FILES, "src/mcp-types/pyproject.toml": sub_project})
+    (line.path / "upstream.toml").write_text(
+        (line.path / "upstream.toml").read_text().replace(line.pin.sha256, upstream.sha256_of(sdist))
+    )
+    ours = pyproject(
+        "1.0.0+initfix.1", ">=3.10", "pydantic>=2", **{"upstream-metadata": "src/mcp-types/pyproject.toml"}
+    )
+    assert checks.check_metadata(line, ours) == []
 
 
 def test_the_cli_reports_problems_with_exit_status_one(tmp_path: Path) -> None:
