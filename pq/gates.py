@@ -54,6 +54,7 @@ def run_gates(tree: Path, pin: Pin) -> bool:
     env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")])
     env.pop("VIRTUAL_ENV", None)
     env["UV_PROJECT_ENVIRONMENT"] = str(tree / ".venv")
+    env.update(pin.env)
 
     _run(tree, env, "uv sync", [*uv, "sync", "--frozen", *pin.sync_args])
     if shutil.which("node", path=env["PATH"]) is None:
@@ -67,7 +68,7 @@ def run_gates(tree: Path, pin: Pin) -> bool:
 
     ok = True
     for name, command in GATES:
-        args = [*command, *deselect] if name == "pytest" else command
+        args = [*command, *pin.pytest_args, *deselect] if name == "pytest" else command
         ok = _run(tree, env, name, [*uv, "run", "--frozen", "--no-sync", *args], check=False) and ok
     return ok
 

@@ -41,6 +41,8 @@ class Pin:
     sdist: str
     sha256: str
     sync_args: tuple[str, ...] = ()
+    pytest_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
     machine_failures: tuple[MachineFailure, ...] = field(default=())
 
     @property
@@ -66,6 +68,8 @@ def load_pin(line_dir: Path) -> Pin:
         sdist=data["sdist"],
         sha256=data["sha256"].lower(),
         sync_args=tuple(suite.get("sync", ())),
+        pytest_args=tuple(suite.get("pytest", ())),
+        env=tuple(suite.get("env", {}).items()),
         machine_failures=tuple(MachineFailure(**entry) for entry in suite.get("machine-failures", ())),
     )
 
