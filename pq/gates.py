@@ -29,7 +29,10 @@ GATES: list[tuple[str, list[str]]] = [
 def uv_command() -> list[str]:
     """uv from this interpreter's environment (the README's set-up installs it), else from PATH."""
     if importlib.util.find_spec("uv") is not None:
-        return [sys.executable, "-m", "uv"]
+        # The binary itself: `python -m uv` would point uv at this venv instead of the tree's.
+        from uv import find_uv_bin
+
+        return [find_uv_bin()]
     found = shutil.which("uv")
     if found is None:
         raise SystemExit("uv is needed to run upstream's suite: pip install uv")
@@ -48,9 +51,7 @@ def run_gates(tree: Path, pin: Pin) -> bool:
     uv = uv_command()
     env = dict(os.environ)
     # Upstream's CLI test runs `uv`; keep the one we use first on PATH.
-    bin_dirs = [str(Path(sys.executable).parent)]
-    if uv[0] != sys.executable:
-        bin_dirs.append(str(Path(uv[0]).parent))
+    bin_dirs = [str(Path(uv[0]).parent)]
     env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")])
     env.pop("VIRTUAL_ENV", None)
     env["UV_PROJECT_ENVIRONMENT"] = str(tree / ".venv")
