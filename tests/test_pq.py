@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pq import checkout, checks, queue, upstream
+from pq import checkout, checks, gates, queue, upstream
 from pq.queue import Line, SeriesError
 
 UPSTREAM_FILES = {
@@ -296,3 +296,17 @@ def test_rebase_stops_on_a_conflict_with_the_workspace_waiting(
     with pytest.raises(queue.RebaseStopped, match="git rebase --continue"):
         queue.rebase(line, "1.1.0", tmp_path / "rebased")
     assert (tmp_path / "rebased" / ".git" / "rebase-merge").exists()
+
+
+def test_machine_failures_apply_only_while_their_condition_holds(line: Line, monkeypatch: pytest.MonkeyPatch) -> None:
+    (line.path / "upstream.toml").write_text(
+        (line.path / "upstream.toml").read_text()
+        + '[suite]\nsync = ["--all-extras"]\n'
+        + '[[suite.machine-failures]]\ntest = "tests/test_a.py::test_chmod"\nwhen = "root"\nreason = "root reads all"\n'
+    )
+    pin = line.pin
+    assert pin.sync_args == ("--all-extras",)
+    monkeypatch.setattr(gates.os, "geteuid", lambda: 0)
+    assert [failure.test for failure in gates.applicable_failures(pin)] == ["tests/test_a.py::test_chmod"]
+    monkeypatch.setattr(gates.os, "geteuid", lambda: 1000)
+    assert gates.applicable_failures(pin) == []
