@@ -1,0 +1,124 @@
+"""Stock mcp and the fork side by side under racing SSE clients: `scripts/demo [--sessions N]`.
+
+Builds (or reuses) both server environments, starts the 380-tool server in each, drives both with
+the same clients and prints one table. Runs in a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from race import clients, envs, process, report
+from race.clients import Deadline
+from race.report import Side
+from race.scenarios import Result, Scenario, run_async
+
+SAMPLE_PERIOD = 0.2
+
+
+def demo_scenarios(sessions: int, concurrency: int) -> list[Scenario]:
+    few = max(2, sessions // 100)
+    return [
+        Scenario("compliant", clients.compliant, "fresh", sessions, concurrency),
+        Scenario("compliant", clients.compliant, "pool", sessions, concurrency),
+        Scenario("pipelined", clients.pipelined, "fresh", sessions, concurrency),
+        Scenario("pipelined", clients.pipelined, "pool", sessions, concurrency),
+        Scenario("tools/call first", clients.tools_call_first, "fresh", sessions // 4, concurrency),
+        Scenario("tools/call first", clients.tools_call_first, "pool", sessions // 4, concurrency),
+        Scenario("never initializing", clients.never_initializing, "pool", few * 4, concurrency, handshake_free=True),
+        Scenario("initialized, never initialize", clients.initialized_only, "pool", few * 4, concurrency, True),
+        # Floods one at a time: each is already 100 concurrent POSTs.
+        Scenario("flood of 100, then initialize", clients.flood(100, then_initialize=True), "pool", few, 1),
+        Scenario("flood of 100, never initialize", clients.flood(100, False), "pool", few, 1, True),
+    ]
+
+
+class Progress:
+    """One line on stderr, rewritten in place on a terminal, once per scenario otherwise."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+
+    def start(self, side: str, scenario: Scenario) -> None:
+        self.side, self.scenario, self.done, self.started = side, scenario, 0, time.monotonic()
+        if self.live:
+            self.show()
+
+    def advance(self, sessions: int) -> None:
+        self.done += sessions
+        if self.live or self.done == self.scenario.sessions:
+            self.show()
+
+    def show(self) -> None:
+        elapsed = time.monotonic() - self.started
+        text = f"[{self.side}] {self.scenario.label}: {self.done}/{self.scenario.sessions} sessions, {elapsed:.0f} s"
+        print(f"\r\033[K{text}" if self.live else text, end="" if self.live else "\n", file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        if self.live:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+async def measured(url: str, scenario: Scenario, progress: Progress, seconds: float) -> tuple[Result, dict[str, int]]:
+    """Run a scenario while sampling the server's memory and held requests."""
+    peaks = {"rss": 0, "held": 0, "in_flight": 0}
+
+    async def sample() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            while True:
+                figures = (await http.get(f"{url}/debug")).json()
+                peaks.update({key: max(value, figures[key]) for key, value in peaks.items()})
+                await asyncio.sleep(SAMPLE_PERIOD)  # a sampling period, not a synchronization
+
+    sampler = asyncio.create_task(sample())
+    try:
+        result = await run_async(url, scenario, Deadline(seconds), progress=progress.advance)
+    finally:
+        sampler.cancel()
+    return result, peaks
+
+
+def run_side(env: envs.Env, scenarios: list[Scenario], progress: Progress, seconds: float) -> Side:
+    with process.running(env) as server:
+        start = server.debug()
+        side = Side(env.name, start["features"]["mcp_version"], start=start)
+        for scenario in scenarios:
+            progress.start(env.name, scenario)
+            result, peaks = asyncio.run(measured(server.url, scenario, progress, seconds))
+            side.results.append(result)
+            side.peaks.append(peaks)
+        side.end = server.wait_until_idle()
+        side.end["unshaken"] = count_unshaken(server.executions(), side.results)
+    return side
+
+
+def count_unshaken(executions: list[dict[str, Any]], results: list[Result]) -> int:
+    """Tool runs in sessions that had not received initialize, or for clients that never sent it."""
+    forbidden = {t for r in results if r.scenario.handshake_free for t in r.trace_ids()}
+    return sum(1 for e in executions if not e["handshake"] or e["trace_id"] in forbidden)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=200, help="sessions per compliant/pipelined scenario")
+    parser.add_argument("--concurrency", type=int, default=8, help="sessions open at a time")
+    parser.add_argument("--scenario-seconds", type=float, default=120.0, help="deadline of each scenario")
+    args = parser.parse_args(argv)
+    scenarios = demo_scenarios(args.sessions, args.concurrency)
+    progress = Progress()
+    started = time.monotonic()
+    sides = [run_side(env, scenarios, progress, args.scenario_seconds) for env in (envs.stock_env(), envs.fork_env())]
+    progress.clear()
+    print(report.table(sides))
+    print(f"\n{time.monotonic() - started:.0f} s; servers on 127.0.0.1, 380 tools, tools/list about 500 kB.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The two server environments, as venvs under the git-ignored .venv-race/: stock mcp and the fork.
+
+Standard library only, so it runs on a fresh machine before anything is installed:
+`python3 -m race.envs` builds (or reuses) both and prints their interpreters.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENVS = ROOT / ".venv-race"
+KEY_FILE = ".race-key"
+FORK_VENV_ENV = "RACE_FORK_VENV"
+# What a build of the fork reads; a change to any of them means a different fork.
+FORK_INPUTS = ["pyproject.toml", "hatch_build.py", "pq", "patches"]
+
+
+@dataclass(frozen=True)
+class Env:
+    name: str
+    path: Path
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
+
+
+def build_line() -> Path:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(r'^line\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    if match is None:
+        raise SystemExit("pyproject.toml names no [tool.mcp-initfix] line")
+    return ROOT / "patches" / match.group(1)
+
+
+def stock_requirement() -> str:
+    """The upstream release the fork is built from, e.g. mcp==1.30.0."""
+    text = (build_line() / "upstream.toml").read_text(encoding="utf-8")
+    fields = dict(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
+    return f"{fields['distribution']}=={fields['version']}"
+
+
+def fork_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in FORK_INPUTS:
+        top = ROOT / name
+        files = (
+            sorted(p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if top.is_dir() else [top]
+        )
+        for path in files:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """One builder at a time (parallel test workers, a demo beside the tests)."""
+    VENVS.mkdir(exist_ok=True)
+    with (VENVS / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ensure(name: str, requirements: list[str], key: str) -> Env:
+    """The venv `name` with `requirements` installed, rebuilt only when `key` changed."""
+    env = Env(name, VENVS / name)
+    # The venv is made from the base interpreter, also when this runs inside another venv.
+    base_python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    key = f"{key} python {sys.version.split()[0]} {base_python}\n"
+    stamp = env.path / KEY_FILE
+    with _locked():
+        if stamp.exists() and stamp.read_text(encoding="utf-8") == key and env.python.exists():
+            return env
+        print(f"race: building the {name} environment: pip install {' '.join(requirements)}", flush=True)
+        shutil.rmtree(env.path, ignore_errors=True)
+        venv.create(env.path, with_pip=True)
+        pip = [str(env.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, *requirements], check=True)
+        stamp.write_text(key, encoding="utf-8")
+    return env
+
+
+def stock_env() -> Env:
+    requirement = stock_requirement()
+    return ensure("stock", [requirement], requirement)
+
+
+def fork_env() -> Env:
+    """The checkout itself, built as `pip install <repo>` builds it for users.
+
+    RACE_FORK_VENV=<venv> uses that venv instead, e.g. one with a patch under development.
+    """
+    if os.environ.get(FORK_VENV_ENV):
+        return Env("fork", Path(os.environ[FORK_VENV_ENV]).resolve())
+    return ensure("fork", [str(ROOT)], f"fork {fork_fingerprint()}")
+
+
+def main() -> int:
+    for env in (stock_env(), fork_env()):
+        version = subprocess.run(
+            [str(env.python), "-c", "import importlib.metadata as m; print(m.version('mcp'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        print(f"{env.name}: {env.python} (mcp {version})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

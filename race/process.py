@@ -1,0 +1,90 @@
+"""Start race/server.py in a server venv, find its port, read its /debug route, stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from race.envs import Env
+
+SERVER_SCRIPT = Path(__file__).resolve().parent / "server.py"
+STARTUP_SECONDS = 90.0
+
+
+class Server:
+    def __init__(self, env: Env, workdir: Path, options: list[str], environ: dict[str, str]) -> None:
+        self.env = env
+        self.log_path = workdir / "server.log"
+        ready_file = workdir / "port"
+        command = [str(env.python), str(SERVER_SCRIPT), "--ready-file", str(ready_file), *options]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **environ},
+            )
+        self.url = f"http://127.0.0.1:{self._wait_for_port(ready_file)}"
+
+    def _wait_for_port(self, ready_file: Path) -> int:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if ready_file.exists():
+                return int(ready_file.read_text())
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.env.name} server did not start; its log:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def debug(self, collect: bool = True) -> dict[str, Any]:
+        """Memory and session figures; `collect` runs the garbage collector first (exact, but slower)."""
+        response = httpx.get(f"{self.url}/debug", params={"gc": "1"} if collect else {}, timeout=10.0)
+        response.raise_for_status()
+        return response.json()
+
+    def executions(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/debug/executions", timeout=10.0)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_until_idle(self, seconds: float = 15.0) -> dict[str, Any]:
+        """The debug figures once no session is left open (or the last ones seen at the deadline)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            figures = self.debug()
+            if figures["sessions"] == 0 or time.monotonic() >= deadline:
+                return figures
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@contextlib.contextmanager
+def running(env: Env, *options: str, environ: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server on a free port of 127.0.0.1 with `options` (see race/server.py --help) and extra `environ`."""
+    with tempfile.TemporaryDirectory(prefix=f"race-{env.name}-") as tmp:
+        server = Server(env, Path(tmp), list(options), environ or {})
+        try:
+            yield server
+        finally:
+            server.stop()
