@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pq import queue, upstream
@@ -82,12 +83,13 @@ def _check_applies_and_exports(line: Line) -> list[str]:
     return problems
 
 
-def check_metadata(line: Line, pyproject: dict[str, Any]) -> list[str]:
+def check_metadata(line: Line, pyproject: dict[str, Any], siblings: dict[str, str] | None = None) -> list[str]:
     """A distribution of the fork must declare what upstream's does, at the pinned version.
 
     Upstream's side is read from the sdist: its PKG-INFO, or for a distribution built from a
     sub-project (mcp-types in the 2.x sdist) that project's pyproject.toml, named by
-    `[tool.mcp-initfix] upstream-metadata`.
+    `[tool.mcp-initfix] upstream-metadata`. Where upstream pins another of its distributions
+    exactly and the fork builds that one too (`siblings`: name -> version), the fork pins its own.
     """
     pin = line.pin
     project = pyproject["project"]
@@ -106,7 +108,7 @@ def check_metadata(line: Line, pyproject: dict[str, Any]) -> list[str]:
         metadata = email.parser.Parser().parsestr(text)
         theirs = {str(Requirement(text)) for text in metadata.get_all("Requires-Dist") or []}
         their_python = metadata["Requires-Python"]
-    ours = _requirements(project)
+    ours = {_as_upstream(text, siblings or {}) for text in _requirements(project)}
     for missing in sorted(theirs - ours):
         problems.append(f"{where}: upstream requires {missing!r}, the fork does not")
     for extra in sorted(ours - theirs):
@@ -114,6 +116,15 @@ def check_metadata(line: Line, pyproject: dict[str, Any]) -> list[str]:
     if their_python != project.get("requires-python"):
         problems.append(f"{where}: requires-python should be {their_python!r}, as upstream's")
     return problems
+
+
+def _as_upstream(text: str, siblings: dict[str, str]) -> str:
+    """`mcp-types==2.3.0+initfix.1` reads as upstream's `mcp-types==2.3.0` when the fork builds it."""
+    requirement = Requirement(text)
+    pinned = f"=={siblings.get(requirement.name)}"
+    if requirement.name in siblings and str(requirement.specifier) == pinned:
+        requirement.specifier = SpecifierSet(f"=={Version(siblings[requirement.name]).public}")
+    return str(requirement)
 
 
 def _requirements(project: dict[str, Any]) -> set[str]:

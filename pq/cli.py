@@ -81,9 +81,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for line in _selected(args):
         problems += checks.check_line(line)
-    for project in distributions():
-        pyproject = read_pyproject(project)
-        problems += checks.check_metadata(get_line(pyproject["tool"]["mcp-initfix"]["line"]), pyproject)
+    pyprojects = [read_pyproject(project) for project in distributions()]
+    for pyproject in pyprojects:
+        line_name = pyproject["tool"]["mcp-initfix"]["line"]
+        siblings = {  # the other distributions the fork builds from the same line
+            other["project"]["name"]: other["project"]["version"]
+            for other in pyprojects
+            if other["tool"]["mcp-initfix"]["line"] == line_name and other is not pyproject
+        }
+        problems += checks.check_metadata(get_line(line_name), pyproject, siblings)
     for problem in problems:
         print(f"problem: {problem}")
     print(f"check: {len(problems)} problems")

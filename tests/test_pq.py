@@ -310,3 +310,19 @@ def test_machine_failures_apply_only_while_their_condition_holds(line: Line, mon
     assert [failure.test for failure in gates.applicable_failures(pin)] == ["tests/test_a.py::test_chmod"]
     monkeypatch.setattr(gates.os, "geteuid", lambda: 1000)
     assert gates.applicable_failures(pin) == []
+
+
+def test_metadata_check_accepts_an_exact_pin_on_a_sibling_the_fork_builds(line: Line) -> None:
+    pins_types = {**UPSTREAM_FILES, "PKG-INFO": UPSTREAM_FILES["PKG-INFO"] + "Requires-Dist: mcp-types==1.0.0\n"}
+    sdist = make_sdist(line.path.parent, pins_types)
+    (line.path / "upstream.toml").write_text(
+        (line.path / "upstream.toml").read_text().replace(line.pin.sha256, upstream.sha256_of(sdist))
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(upstream.SDIST_ENV, str(sdist))
+        ours = pyproject("1.0.0+initfix.1", ">=3.10", "anyio>=4.5", "mcp-types==1.0.0+initfix.1")
+        assert checks.check_metadata(line, ours, {"mcp-types": "1.0.0+initfix.1"}) == []
+        assert checks.check_metadata(line, ours, {}) == [
+            "mcp 1.0.0+initfix.1: upstream requires 'mcp-types==1.0.0', the fork does not",
+            "mcp 1.0.0+initfix.1: the fork requires 'mcp-types==1.0.0+initfix.1', upstream does not",
+        ]
