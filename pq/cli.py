@@ -49,8 +49,10 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     for project in distributions():
         config = checkout.Distribution.from_pyproject(read_pyproject(project))
         line = get_line(config.line)
-        src = checkout.materialize(project, line, config.packages)
-        print(f"{src.relative_to(ROOT)}: {line.pin.requirement} plus {len(line.series())} patches of {line.name}")
+        state = "current" if checkout.is_current(project, line, config.packages) else "materialized"
+        src = checkout.ensure(project, line, config.packages)
+        patches = f"{line.pin.requirement} plus {len(line.series())} patches of {line.name}"
+        print(f"{src.relative_to(ROOT)}: {patches} ({state})")
     return 0
 
 
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("lines", nargs="*", metavar="LINE", help="e.g. v1.x; default: every line")
         if name == "test":
             sub.add_argument("--each", action="store_true", help="test every prefix of the series, not just the whole")
-    add("materialize", cmd_materialize, "write src/ of each distribution of the fork, as its build does")
+    add("materialize", cmd_materialize, "bring src/ of each distribution of the fork up to date with its series")
     sub = add("workspace", cmd_workspace, "make workspace/LINE: base plus one commit per patch, to edit with git")
     sub.add_argument("line", metavar="LINE")
     sub.add_argument("--force", action="store_true", help="replace an existing workspace")
