@@ -35,8 +35,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def installed_package(python: Path) -> Path:
-    code = "import mcp, os; print(os.path.dirname(mcp.__file__))"
+def installed_package(python: Path, package: str = "mcp") -> Path:
+    code = f"import {package}, os; print(os.path.dirname({package}.__file__))"
     return Path(run(str(python), "-c", code).strip())
 
 
@@ -49,25 +49,40 @@ def assert_same_files(installed: Path, expected: Path) -> None:
     assert (mismatch, errors) == ([], [])
 
 
-@pytest.mark.parametrize("subdirectory", ["", "lines/v2.x"])
-def test_pip_installs_upstream_plus_the_series_from_a_git_url(clone: Path, tmp_path: Path, subdirectory: str) -> None:
+# What a user of each line writes: v1.x is the repository's root project; v2.x is two
+# distributions, the fork's mcp and the mcp-types it pins exactly, from the same commit.
+LINES = {
+    "v1.x": {"": "mcp"},
+    "v2.x": {"lines/v2.x": "mcp", "lines/v2.x-types": "mcp_types"},
+}
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_pip_installs_upstream_plus_the_series_from_git_urls(clone: Path, tmp_path: Path, line: str) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv))
     python = venv / "bin" / "python"
     # pip older than 23.3 rejects git+file:/// URLs (no host); git+https ones never hit that.
     run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    requirements = []
+    for subdirectory in LINES[line]:
+        project = upstream.tomllib.loads((clone / subdirectory / "pyproject.toml").read_text())["project"]
+        fragment = f"#subdirectory={subdirectory}" if subdirectory else ""
+        requirements.append(f"{project['name']} @ git+file://{clone}{fragment}")
     # An empty cache: the build itself must fetch and verify the pinned sdist with pip.
-    env = {upstream.CACHE_ENV: str(tmp_path / "empty-cache")}
-    url = f"git+file://{clone}" + (f"#subdirectory={subdirectory}" if subdirectory else "")
-    run(str(python), "-m", "pip", "install", "--quiet", f"mcp @ {url}", env=env)
-
-    expected = queue.cached_tree(build_line(clone, subdirectory)) / "src" / "mcp"
-    assert_same_files(installed_package(python), expected)
-    version = run(str(python), "-c", "import importlib.metadata as m; print(m.version('mcp'))").strip()
-    assert (
-        version == upstream.tomllib.loads((clone / subdirectory / "pyproject.toml").read_text())["project"]["version"]
+    run(
+        str(python), "-m", "pip", "install", "--quiet", *requirements, env={upstream.CACHE_ENV: str(tmp_path / "cache")}
     )
-    run(str(python), "-c", "from mcp.client.sse import sse_client; from mcp.server.sse import SseServerTransport")
+
+    for subdirectory, package in LINES[line].items():
+        pyproject = upstream.tomllib.loads((clone / subdirectory / "pyproject.toml").read_text())
+        [folder] = [p for p in pyproject["tool"]["mcp-initfix"]["packages"] if p.endswith(package)]
+        assert_same_files(
+            installed_package(python, package), queue.cached_tree(build_line(clone, subdirectory)) / folder
+        )
+        name, version = pyproject["project"]["name"], pyproject["project"]["version"]
+        assert run(str(python), "-c", f"import importlib.metadata as m; print(m.version('{name}'))").strip() == version
+    run(str(python), "-c", "from mcp.types import NOT_INITIALIZED; from mcp.client.sse import sse_client")
 
 
 def test_uv_installs_the_same_files_from_a_git_url(clone: Path, tmp_path: Path) -> None:
