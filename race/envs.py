@@ -2,6 +2,9 @@
 
 Standard library only, so it runs on a fresh machine before anything is installed:
 `python3 -m race.envs` builds (or reuses) both and prints their interpreters.
+
+Beside them, the venvs of the other proofs (docs/proof.md): fastmcp on top of stock or of the fork,
+and released clients.
 """
 
 from __future__ import annotations
@@ -105,6 +108,77 @@ def fork_env() -> Env:
     if os.environ.get(FORK_VENV_ENV):
         return Env("fork", Path(os.environ[FORK_VENV_ENV]).resolve())
     return ensure("fork", [str(ROOT)], f"fork {fork_fingerprint()}")
+
+
+def ensure_layered(name: str, layers: list[list[str]], key: str) -> Env:
+    """Like `ensure`, with one pip install per layer: each goes on top of what the earlier ones installed."""
+    env = Env(name, VENVS / name)
+    base_python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    key = f"{key} python {sys.version.split()[0]} {base_python}\n"
+    stamp = env.path / KEY_FILE
+    with _locked():
+        if stamp.exists() and stamp.read_text(encoding="utf-8") == key and env.python.exists():
+            return env
+        shutil.rmtree(env.path, ignore_errors=True)
+        venv.create(env.path, with_pip=True)
+        pip = [str(env.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        for requirements in layers:
+            print(f"race: building the {name} environment: pip install {' '.join(requirements)}", flush=True)
+            subprocess.run([*pip, *requirements], check=True)
+        stamp.write_text(key, encoding="utf-8")
+    return env
+
+
+def installed(env: Env, distribution: str) -> tuple[str, str | None, str]:
+    """The version of `distribution` in `env`, the local folder it was installed from (None: an index)
+    and a digest of its installed files."""
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "d = m.distribution(sys.argv[1])\n"
+        "url = json.loads(d.read_text('direct_url.json') or '{}').get('url', '')\n"
+        "print(d.version); print(url.removeprefix('file://') if url.startswith('file://') else '')\n"
+        "print(d.read_text('RECORD') or '', end='')\n"
+    )
+    output = subprocess.run(
+        [str(env.python), "-c", script, distribution], check=True, capture_output=True, text=True
+    ).stdout
+    version, source, record = output.split("\n", 2)
+    return version, source or None, hashlib.sha256(record.encode()).hexdigest()[:16]
+
+
+def fork_source() -> tuple[str, str]:
+    """What pip installs as the fork beneath other packages, and a key that changes when it does.
+
+    The checkout; with RACE_FORK_VENV, the folder that venv's mcp was installed from.
+    """
+    if not os.environ.get(FORK_VENV_ENV):
+        return str(ROOT), f"fork {fork_fingerprint()}"
+    env = fork_env()
+    version, source, digest = installed(env, "mcp")
+    if source is None:
+        raise SystemExit(f"{FORK_VENV_ENV}: mcp {version} in {env.path} was not installed from a local folder")
+    return source, f"fork {source} {digest}"
+
+
+def fastmcp_env(version: str, on: str) -> Env:
+    """The standalone `fastmcp==version` installed on top of stock mcp (`on="stock"`) or of the fork (`"fork"`).
+
+    Two pip installs, as a user adds fastmcp to an environment that already pins mcp: fastmcp
+    requires mcp>=1.24,<2, which the fork's local version satisfies, so pip must keep it.
+    """
+    if on == "stock":
+        base, key = stock_requirement(), stock_requirement()
+    elif on == "fork":
+        base, key = fork_source()
+    else:
+        raise ValueError(f"fastmcp goes on stock or fork, not {on!r}")
+    requirement = f"fastmcp=={version}"
+    return ensure_layered(f"fastmcp-{version}-{on}", [[base], [requirement]], f"{key} + {requirement}")
+
+
+def client_env(requirement: str) -> Env:
+    """A venv with one released client, e.g. `mcp==1.27.0`."""
+    return ensure(f"client-{requirement.replace('==', '-')}", [requirement], requirement)
 
 
 def main() -> int:

@@ -20,11 +20,13 @@ STARTUP_SECONDS = 90.0
 
 
 class Server:
-    def __init__(self, env: Env, workdir: Path, options: list[str], environ: dict[str, str]) -> None:
+    def __init__(
+        self, env: Env, workdir: Path, options: list[str], environ: dict[str, str], script: Path = SERVER_SCRIPT
+    ) -> None:
         self.env = env
         self.log_path = workdir / "server.log"
         ready_file = workdir / "port"
-        command = [str(env.python), str(SERVER_SCRIPT), "--ready-file", str(ready_file), *options]
+        command = [str(env.python), str(script), "--ready-file", str(ready_file), *options]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -80,10 +82,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(env: Env, *options: str, environ: dict[str, str] | None = None) -> Iterator[Server]:
-    """A server on a free port of 127.0.0.1 with `options` (see race/server.py --help) and extra `environ`."""
+def running(
+    env: Env, *options: str, environ: dict[str, str] | None = None, script: Path = SERVER_SCRIPT
+) -> Iterator[Server]:
+    """A server on a free port of 127.0.0.1 with `options` (see race/server.py --help) and extra `environ`.
+
+    `script` runs another server script that takes --ready-file, e.g. race/fastmcp_server.py.
+    """
     with tempfile.TemporaryDirectory(prefix=f"race-{env.name}-") as tmp:
-        server = Server(env, Path(tmp), list(options), environ or {})
+        server = Server(env, Path(tmp), list(options), environ or {}, script)
         try:
             yield server
         finally:
