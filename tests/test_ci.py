@@ -30,3 +30,9 @@ def test_the_github_workflow_runs_every_command_of_the_test_script() -> None:
         # The workflow spreads `--each` over a matrix of lines, and passes no extra pytest arguments.
         expected = command.replace('"$@"', "").replace("bin/pq test --each", "bin/pq test --each ${{ matrix.line }}")
         assert expected.strip() in runs, command
+
+
+def test_the_github_workflow_tests_every_line() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    lines = sorted(path.name for path in (ROOT / "patches").iterdir() if (path / "upstream.toml").exists())
+    assert workflow["jobs"]["upstream-gates"]["strategy"]["matrix"]["line"] == lines
