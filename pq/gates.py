@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -14,10 +15,12 @@ from pq.upstream import MachineFailure, Pin
 
 # In upstream's order: cheap static checks first, then the suite under branch coverage, whose
 # report enforces upstream's `fail_under = 100`.
-GATES: list[tuple[str, list[str]]] = [
+STATIC_GATES: list[tuple[str, list[str]]] = [
     ("ruff format", ["ruff", "format", "--check", "."]),
     ("ruff check", ["ruff", "check", "."]),
     ("pyright", ["pyright"]),
+]
+SUITE: list[tuple[str, list[str]]] = [
     ("coverage erase", ["coverage", "erase"]),
     ("pytest", ["coverage", "run", "-m", "pytest"]),
     ("coverage combine", ["coverage", "combine"]),
@@ -66,11 +69,32 @@ def run_gates(tree: Path, pin: Pin) -> bool:
         print(f"  machine failure, deselected: {failure.test}\n    because {failure.reason}", flush=True)
         deselect += ["--deselect", failure.test]
 
-    ok = True
-    for name, command in GATES:
+    def gate(name: str, command: list[str]) -> bool:
         args = [*command, *pin.pytest_args, *deselect] if name == "pytest" else command
-        ok = _run(tree, env, name, [*uv, "run", "--frozen", "--no-sync", *args], check=False) and ok
-    return ok
+        return _run(tree, env, name, [*uv, "run", "--frozen", "--no-sync", *args], check=False)
+
+    static = {name: gate(name, command) for name, command in STATIC_GATES}  # every gate runs, none short-circuits
+    suite = {name: gate(name, command) for name, command in SUITE}
+    if suite["pytest"] and not suite["coverage report"]:
+        lost = _files_short_of_coverage(tree, env, uv)
+        if lost and all(path.startswith("tests/") for path in lost):
+            # Every test passed and only lines of upstream's own test files went unrecorded: the
+            # tracer loses its place when a finished coroutine is collected mid-test (seen on
+            # pristine upstream too). Lines of src/ never get this second chance.
+            print(f"  coverage lost lines only in test files ({', '.join(lost)}); running the suite once more")
+            suite = {name: gate(name, command) for name, command in SUITE}
+    return all(static.values()) and all(suite.values())
+
+
+def _files_short_of_coverage(tree: Path, env: dict[str, str], uv: list[str]) -> list[str]:
+    report = tree / ".pq-coverage.json"
+    command = [*uv, "run", "--frozen", "--no-sync", "coverage", "json", "--quiet", "-o", str(report)]
+    subprocess.run(command, cwd=tree, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+    if not report.exists():
+        return []
+    files = json.loads(report.read_text(encoding="utf-8"))["files"]
+    report.unlink()
+    return sorted(path for path, data in files.items() if data["missing_lines"] or data.get("missing_branches"))
 
 
 def _run(tree: Path, env: dict[str, str], name: str, command: list[str], check: bool = True) -> bool:
