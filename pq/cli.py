@@ -39,6 +39,10 @@ def read_pyproject(project: Path) -> dict[str, Any]:
     return upstream.tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
 
 
+def _line_of(pyproject: dict[str, Any]) -> str:
+    return checkout.Distribution.from_pyproject(pyproject).line
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     for line in _selected(args):
         print(upstream.fetch(line.pin))
@@ -85,11 +89,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems += checks.check_line(line)
     pyprojects = [read_pyproject(project) for project in distributions()]
     for pyproject in pyprojects:
-        line_name = pyproject["tool"]["mcp-initfix"]["line"]
+        line_name = _line_of(pyproject)
         siblings = {  # the other distributions the fork builds from the same line
             other["project"]["name"]: other["project"]["version"]
             for other in pyprojects
-            if other["tool"]["mcp-initfix"]["line"] == line_name and other is not pyproject
+            if _line_of(other) == line_name and other is not pyproject
         }
         problems += checks.check_metadata(get_line(line_name), pyproject, siblings)
     for problem in problems:
@@ -126,7 +130,7 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     if workspace.exists():
         raise SystemExit(f"{workspace} exists and may hold unexported work; export it and remove it first")
     for project in distributions():
-        if read_pyproject(project)["tool"]["mcp-initfix"]["line"] == line.name:
+        if _line_of(read_pyproject(project)) == line.name:
             _set_fork_version(project, f"{args.version}+initfix.1")
     dropped = queue.rebase(line, args.version, workspace)
     for subject in dropped:
