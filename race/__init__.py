@@ -1,8 +1,10 @@
 """The race harness: stock mcp and the fork under racing SSE clients (scripts/demo, tests/test_race.py).
 
-envs      the two server venvs under .venv-race/ (standard library only)
+envs      the two server venvs under .venv-race/ (standard library only), and the same pair for v2.x
 server    the 380-tool FastMCP server, run by path in a server venv; toolbox makes its tools
-fastmcp_server  the same tools on the standalone fastmcp package (tests/test_fastmcp.py)
+server_v2 the same tools on mcp 2.x's MCPServer (tests/test_race_v2.py)
+fastmcp_server  the same tools on the standalone fastmcp package, 2.x to 4.x (tests/test_fastmcp*.py)
+serving   what the server scripts share: the tools' record of runs, memory figures, the listening socket
 process   start a server, read its /debug figures, stop it
 clients   raw-httpx SSE clients and the client kinds (compliant, pipelined, tools/call first, ...)
 scenarios many sessions of one kind, and what became of their requests

@@ -1,7 +1,8 @@
-"""Stock mcp and the fork side by side under racing SSE clients: `scripts/demo [--sessions N]`.
+"""Stock mcp and the fork side by side under racing SSE clients: `scripts/demo [--sessions N] [--line v2.x]`.
 
 Builds (or reuses) both server environments, starts the 380-tool server in each, drives both with
-the same clients and prints one table. Runs in a few minutes on two cores.
+the same clients and prints one table. Runs in a few minutes on two cores. `--line v2.x` compares
+stock mcp 2.3.0 with the fork's v2.x line (race/server_v2.py) instead of the v1.x pair.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,8 +86,10 @@ async def measured(url: str, scenario: Scenario, progress: Progress, seconds: fl
     return result, peaks
 
 
-def run_side(env: envs.Env, scenarios: list[Scenario], progress: Progress, seconds: float) -> Side:
-    with process.running(env) as server:
+def run_side(
+    env: envs.Env, scenarios: list[Scenario], progress: Progress, seconds: float, script: Path = process.SERVER_SCRIPT
+) -> Side:
+    with process.running(env, script=script) as server:
         start = server.debug()
         side = Side(env.name, start["features"]["mcp_version"], start=start)
         for scenario in scenarios:
@@ -109,11 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=200, help="sessions per compliant/pipelined scenario")
     parser.add_argument("--concurrency", type=int, default=8, help="sessions open at a time")
     parser.add_argument("--scenario-seconds", type=float, default=120.0, help="deadline of each scenario")
+    parser.add_argument("--line", choices=["v1.x", "v2.x"], default="v1.x", help="which line of the fork to compare")
     args = parser.parse_args(argv)
     scenarios = demo_scenarios(args.sessions, args.concurrency)
     progress = Progress()
     started = time.monotonic()
-    sides = [run_side(env, scenarios, progress, args.scenario_seconds) for env in (envs.stock_env(), envs.fork_env())]
+    if args.line == "v1.x":
+        pair, script = (envs.stock_env(), envs.fork_env()), process.SERVER_SCRIPT
+    else:
+        pair, script = (envs.stock_v2_env(), envs.fork_v2_env()), process.SERVER_V2_SCRIPT
+    sides = [run_side(env, scenarios, progress, args.scenario_seconds, script) for env in pair]
     progress.clear()
     print(report.table(sides))
     print(f"\n{time.monotonic() - started:.0f} s; servers on 127.0.0.1, 380 tools, tools/list about 500 kB.")

@@ -3,8 +3,8 @@
 Standard library only, so it runs on a fresh machine before anything is installed:
 `python3 -m race.envs` builds (or reuses) both and prints their interpreters.
 
-Beside them, the venvs of the other proofs (docs/proof.md): fastmcp on top of stock or of the fork,
-and released clients.
+Beside them, the venvs of the other proofs (docs/proof.md): the same pair for the v2.x line
+(`stock-v2`, `fork-v2`), fastmcp on top of stock or of the fork, and released clients.
 """
 
 from __future__ import annotations
@@ -28,6 +28,13 @@ KEY_FILE = ".race-key"
 FORK_VENV_ENV = "RACE_FORK_VENV"
 # What a build of the fork reads; a change to any of them means a different fork.
 FORK_INPUTS = ["pyproject.toml", "hatch_build.py", "pq", "patches"]
+FORK_V2_VENV_ENV = "RACE_FORK_V2_VENV"
+# The v2.x line: two distributions (the fork's mcp and the mcp-types it pins exactly), each a folder
+# of lines/ whose src/ the build generates, so only the files beside src/ are inputs.
+V2_LINE = ROOT / "patches" / "v2.x"
+V2_PROJECTS = {"mcp": "lines/v2.x", "mcp-types": "lines/v2.x-types"}
+V2_PROJECT_FILES = ["pyproject.toml", "hatch_build.py", "README.md"]
+FORK_V2_INPUTS = [*(f"{d}/{f}" for d in V2_PROJECTS.values() for f in V2_PROJECT_FILES), "pq", "patches/v2.x"]
 
 
 @dataclass(frozen=True)
@@ -48,16 +55,16 @@ def build_line() -> Path:
     return ROOT / "patches" / match.group(1)
 
 
-def stock_requirement() -> str:
-    """The upstream release the fork is built from, e.g. mcp==1.30.0."""
-    text = (build_line() / "upstream.toml").read_text(encoding="utf-8")
+def stock_requirement(line: Path | None = None) -> str:
+    """The upstream release a line of the fork is built from, e.g. mcp==1.30.0 (default: the root project's line)."""
+    text = ((line or build_line()) / "upstream.toml").read_text(encoding="utf-8")
     fields = dict(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
     return f"{fields['distribution']}=={fields['version']}"
 
 
-def fork_fingerprint() -> str:
+def fork_fingerprint(inputs: list[str] = FORK_INPUTS) -> str:
     digest = hashlib.sha256()
-    for name in FORK_INPUTS:
+    for name in inputs:
         top = ROOT / name
         files = (
             sorted(p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if top.is_dir() else [top]
@@ -110,6 +117,27 @@ def fork_env() -> Env:
     return ensure("fork", [str(ROOT)], f"fork {fork_fingerprint()}")
 
 
+def stock_v2_env() -> Env:
+    """Stock mcp of the v2.x line from the index; it pulls the stock mcp-types it pins."""
+    requirement = stock_requirement(V2_LINE)
+    return ensure("stock-v2", [requirement], requirement)
+
+
+def fork_v2_env() -> Env:
+    """The checkout's v2.x line, both distributions in one pip install as users install them.
+
+    RACE_FORK_V2_VENV=<venv> uses that venv instead.
+    """
+    if os.environ.get(FORK_V2_VENV_ENV):
+        return Env("fork-v2", Path(os.environ[FORK_V2_VENV_ENV]).resolve())
+    return ensure("fork-v2", *v2_checkout())
+
+
+def v2_checkout() -> tuple[list[str], str]:
+    """The folders of the checkout's v2.x distributions, and a key that changes when their build does."""
+    return [str(ROOT / folder) for folder in V2_PROJECTS.values()], f"fork-v2 {fork_fingerprint(FORK_V2_INPUTS)}"
+
+
 def ensure_layered(name: str, layers: list[list[str]], key: str) -> Env:
     """Like `ensure`, with one pip install per layer: each goes on top of what the earlier ones installed."""
     env = Env(name, VENVS / name)
@@ -160,20 +188,46 @@ def fork_source() -> tuple[str, str]:
     return source, f"fork {source} {digest}"
 
 
-def fastmcp_env(version: str, on: str) -> Env:
-    """The standalone `fastmcp==version` installed on top of stock mcp (`on="stock"`) or of the fork (`"fork"`).
+def fork_v2_sources() -> tuple[list[str], str]:
+    """Like `fork_source`, for the v2.x line: the folders of its two distributions, and a key.
 
-    Two pip installs, as a user adds fastmcp to an environment that already pins mcp: fastmcp
-    requires mcp>=1.24,<2, which the fork's local version satisfies, so pip must keep it.
+    The checkout's; with RACE_FORK_V2_VENV, the folders that venv's mcp and mcp-types came from.
+    """
+    if not os.environ.get(FORK_V2_VENV_ENV):
+        return v2_checkout()
+    env = fork_v2_env()
+    sources, digests = [], []
+    for distribution in V2_PROJECTS:
+        version, source, digest = installed(env, distribution)
+        if source is None:
+            raise SystemExit(f"{FORK_V2_VENV_ENV}: {distribution} {version} in {env.path} not installed from a folder")
+        sources.append(source)
+        digests.append(digest)
+    return sources, f"fork-v2 {' '.join(sources)} {' '.join(digests)}"
+
+
+def fastmcp_env(version: str, on: str) -> Env:
+    """The standalone `fastmcp==version` installed on top of stock mcp or of the fork.
+
+    `on` names the base: "stock" or "fork" (v1.x, for fastmcp 2.x and 3.x), "stock-v2" or "fork-v2"
+    (v2.x, for fastmcp 4.x). Two pip installs, as a user adds fastmcp to an environment that already
+    pins mcp: fastmcp requires mcp>=1.24,<2 (4.x: mcp>=2.3,<3), which the fork's local version
+    satisfies, so pip must keep it.
     """
     if on == "stock":
-        base, key = stock_requirement(), stock_requirement()
+        base, key = [stock_requirement()], stock_requirement()
     elif on == "fork":
-        base, key = fork_source()
+        source, key = fork_source()
+        base = [source]
+    elif on == "stock-v2":
+        requirement = stock_requirement(V2_LINE)
+        base, key = [requirement], requirement
+    elif on == "fork-v2":
+        base, key = fork_v2_sources()
     else:
-        raise ValueError(f"fastmcp goes on stock or fork, not {on!r}")
+        raise ValueError(f"fastmcp goes on stock, fork, stock-v2 or fork-v2, not {on!r}")
     requirement = f"fastmcp=={version}"
-    return ensure_layered(f"fastmcp-{version}-{on}", [[base], [requirement]], f"{key} + {requirement}")
+    return ensure_layered(f"fastmcp-{version}-{on}", [base, [requirement]], f"{key} + {requirement}")
 
 
 def client_env(requirement: str) -> Env:

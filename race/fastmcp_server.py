@@ -1,12 +1,14 @@
-"""The race server's 380 tools on the standalone `fastmcp` package (2.x or 3.x) over SSE, with the same /debug routes.
+"""The race server's 380 tools on the standalone `fastmcp` package (2.x to 4.x) over SSE, with the same /debug routes.
 
-Run by path with the python of a venv holding fastmcp on top of stock mcp or of the fork:
+Run by path with the python of a venv holding fastmcp on top of stock mcp or of the fork (fastmcp 2.x
+and 3.x on mcp 1.x, fastmcp 4.x on mcp 2.x):
 
     python race/fastmcp_server.py --ready-file PATH
 
 It is written as a fastmcp user writes a server, with nothing that knows of the fork: whatever the
-fork changes reaches it through the `mcp` package fastmcp is built on. Session tracking, the tool
-recorder and the memory figures are race/server.py's, imported from beside this file.
+fork changes reaches it through the `mcp` package fastmcp is built on. The tool recorder and the
+memory figures are race/serving.py's; session tracking is race/server.py's on mcp 1.x and
+race/server_v2.py's on mcp 2.x, all imported from beside this file.
 """
 
 from __future__ import annotations
@@ -16,24 +18,29 @@ import asyncio
 import gc
 import importlib.metadata
 import inspect
-import socket
 import sys
 import types
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 import mcp.types
+from mcp.server.lowlevel import Server
 from mcp.server.session import ServerSession
 from mcp.server.sse import SseServerTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import server as race_server  # noqa: E402
 import toolbox  # noqa: E402
+from serving import EXECUTIONS, record, resident_bytes, serve  # noqa: E402
+
+# The session tracking of the race server for the installed mcp (2.x has no mcp.server.fastmcp).
+if int(importlib.metadata.version("mcp").split(".")[0]) >= 2:
+    import server_v2 as race_server  # noqa: E402
+else:
+    import server as race_server  # noqa: E402
 
 # The toolbox writes its tools for mcp's bundled FastMCP; fastmcp injects its own Context type.
 BUNDLED_CONTEXT = "from mcp.server.fastmcp import Context"
@@ -44,12 +51,14 @@ def features() -> dict[str, Any]:
     """What the installed mcp offers (fastmcp has no settings for the fork's patches).
 
     Read before race/server.py's session tracking wraps ServerSession.__init__ and hides its parameters.
+    The hold settings are the session's on mcp 1.x and the low-level server's on 2.x.
     """
+    holders = (ServerSession, Server)
     return {
         "mcp_version": importlib.metadata.version("mcp"),
         "fastmcp_version": importlib.metadata.version("fastmcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
-        "holds_premature_requests": "pending_request_timeout" in inspect.signature(ServerSession).parameters,
+        "holds_premature_requests": any("pending_request_timeout" in inspect.signature(h).parameters for h in holders),
         "endpoint_hint": "init_required_hint" in inspect.signature(SseServerTransport).parameters,
     }
 
@@ -60,7 +69,7 @@ def add_tools(server: FastMCP) -> int:
     if source.count(BUNDLED_CONTEXT) != 1:
         raise SystemExit(f"toolbox no longer imports its Context as {BUNDLED_CONTEXT!r}")
     module = types.ModuleType("race_tools")
-    module.record = race_server.record  # type: ignore[attr-defined]
+    module.record = record  # type: ignore[attr-defined]
     sys.modules[module.__name__] = module
     # dont_inherit: this file's `from __future__ import annotations` would turn the tools' annotations into
     # strings, which fastmcp resolves in its own namespace rather than the tools' module.
@@ -79,22 +88,19 @@ def build_server(offers: dict[str, Any]) -> FastMCP:
     async def debug(request: Request) -> JSONResponse:
         if request.query_params.get("gc"):
             gc.collect()
-        sessions = list(race_server.SESSIONS)
         return JSONResponse(
             {
-                "rss": race_server.resident_bytes(),
-                "sessions": len(sessions),
-                "in_flight": sum(len(s._in_flight) for s in sessions),  # pyright: ignore[reportPrivateUsage]
-                "held": sum(race_server.held_requests(s) for s in sessions),
+                "rss": resident_bytes(),
+                **race_server.session_figures(),
                 "tasks": len(asyncio.all_tasks()),
-                "executions": len(race_server.EXECUTIONS),
+                "executions": len(EXECUTIONS),
                 "features": offers,
             }
         )
 
     @server.custom_route("/debug/executions", methods=["GET"])
     async def executions(request: Request) -> JSONResponse:
-        return JSONResponse(race_server.EXECUTIONS)
+        return JSONResponse(EXECUTIONS)
 
     return server
 
@@ -105,25 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     offers = features()
     race_server.track_sessions()
-    app = build_server(offers).http_app(transport="sse")
-    # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off only on sockets that say they are
-    # TCP, as uvicorn's own do. Without it every response on a keep-alive connection waits ~40 ms for an ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    original_startup = server.startup
-
-    async def startup(sockets: list[socket.socket] | None = None) -> None:
-        await original_startup(sockets)
-        # Written only once uvicorn accepts connections; the rename makes it appear whole.
-        partial = args.ready_file.with_suffix(".partial")
-        partial.write_text(str(sock.getsockname()[1]))
-        partial.rename(args.ready_file)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run(sockets=[sock])
+    serve(build_server(offers).http_app(transport="sse"), args.ready_file)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import httpx
 from race.envs import Env
 
 SERVER_SCRIPT = Path(__file__).resolve().parent / "server.py"
+SERVER_V2_SCRIPT = SERVER_SCRIPT.with_name("server_v2.py")  # the same server for mcp 2.x
 STARTUP_SECONDS = 90.0
 
 

@@ -16,15 +16,11 @@ import argparse
 import asyncio
 import gc
 import importlib.metadata
-import os
-import socket
 import sys
-import time
 import weakref
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -35,9 +31,8 @@ from mcp.server.session import ServerSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import toolbox  # noqa: E402
+from serving import EXECUTIONS, record, resident_bytes, serve  # noqa: E402
 
-EXECUTIONS: list[dict[str, Any]] = []
-MAX_EXECUTIONS = 100_000
 SESSIONS: weakref.WeakSet[ServerSession] = weakref.WeakSet()
 # Settings of the hold-and-serve patch; stock 1.30.0 has none of them.
 PENDING_SETTINGS = ("pending_request_timeout", "max_pending_requests")
@@ -54,27 +49,20 @@ def track_sessions() -> None:
     ServerSession.__init__ = init  # type: ignore[method-assign]
 
 
-async def record(ctx: Any, tool: str, trace_id: str | None) -> dict[str, str]:
-    if len(EXECUTIONS) < MAX_EXECUTIONS:
-        handshake = ctx.session.client_params is not None
-        EXECUTIONS.append({"tool": tool, "trace_id": trace_id, "handshake": handshake, "at": time.time()})
-    return {"status": "ok", "tool": tool}
-
-
-def resident_bytes() -> int:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except OSError:  # not Linux: the peak instead of the current size
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return pages * os.sysconf("SC_PAGE_SIZE")
-
-
 def held_requests(session: ServerSession) -> int:
     """Requests a session holds until initialize (0 on stock, which holds none)."""
     held = getattr(session, "_pending_requests", None)
     return len(held) if held is not None else 0
+
+
+def session_figures() -> dict[str, int]:
+    """Live sessions, and the requests they have in flight and hold, for /debug."""
+    sessions = list(SESSIONS)
+    return {
+        "sessions": len(sessions),
+        "in_flight": sum(len(s._in_flight) for s in sessions),  # pyright: ignore[reportPrivateUsage]
+        "held": sum(held_requests(s) for s in sessions),
+    }
 
 
 def features() -> dict[str, Any]:
@@ -100,13 +88,10 @@ def build_server(args: argparse.Namespace) -> FastMCP:
     async def debug(request: Request) -> JSONResponse:
         if request.query_params.get("gc"):
             gc.collect()
-        sessions = list(SESSIONS)
         return JSONResponse(
             {
                 "rss": resident_bytes(),
-                "sessions": len(sessions),
-                "in_flight": sum(len(s._in_flight) for s in sessions),  # pyright: ignore[reportPrivateUsage]
-                "held": sum(held_requests(s) for s in sessions),
+                **session_figures(),
                 "tasks": len(asyncio.all_tasks()),
                 "executions": len(EXECUTIONS),
                 "features": features(),
@@ -128,25 +113,7 @@ def main() -> None:
     parser.add_argument("--max-pending-requests", type=int)
     args = parser.parse_args()
     track_sessions()
-    app = build_server(args).sse_app()
-    # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off only on sockets that say they are TCP,
-    # and with it on every response on a keep-alive connection waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    original_startup = server.startup
-
-    async def startup(sockets: list[socket.socket] | None = None) -> None:
-        await original_startup(sockets)
-        # Written only once uvicorn accepts connections; the rename makes it appear whole.
-        partial = args.ready_file.with_suffix(".partial")
-        partial.write_text(str(sock.getsockname()[1]))
-        partial.rename(args.ready_file)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run(sockets=[sock])
+    serve(build_server(args).sse_app(), args.ready_file)
 
 
 if __name__ == "__main__":

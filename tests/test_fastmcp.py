@@ -3,8 +3,8 @@
 For each fastmcp release, one venv holds stock mcp with fastmcp on top, another the fork with fastmcp
 installed on top of it as a user would add it (race/envs.py). Both run race/fastmcp_server.py, the
 380 tools written for fastmcp, under the race harness's clients. The stock tests show the same
-scenarios fail there, so the fork tests cannot pass vacuously. Tests that need a patch the series
-does not have yet skip, naming the patch.
+scenarios fail there, so the fork tests cannot pass vacuously. A fork build that lacks a patch a
+test needs fails that test, naming the patch.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ HINT = ("endpoint_hint", "patch 0003 (init_required in the SSE endpoint event)")
 def require(server: Server, feature: tuple[str, str]) -> None:
     key, patch = feature
     if not server.debug(collect=False)["features"][key]:
-        pytest.skip(f"needs {patch}, which this build of the fork does not have yet")
+        pytest.fail(f"this build of the fork lacks {patch}")
 
 
 @pytest.fixture(scope="module", params=FASTMCP_VERSIONS, ids=[f"fastmcp-{v}" for v in FASTMCP_VERSIONS])

@@ -3,7 +3,7 @@ raw-HTTP clients (race/).
 
 The fork tests assert the fixed behaviour. The stock tests run the same scenarios against the pinned
 upstream release and show that the same assertions fail there, so none of them can pass vacuously.
-Tests that need a patch the series does not have yet skip, naming the patch.
+A fork build that lacks a patch a test needs fails that test, naming the patch.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ HOLDING = ("pending_settings", "patch 0002 (hold requests that arrive before ini
 def require(server: Server, feature: tuple[str, str]) -> None:
     key, patch = feature
     if not server.debug(collect=False)["features"][key]:
-        pytest.skip(f"needs {patch}, which this build of the fork does not have yet")
+        pytest.fail(f"this build of the fork lacks {patch}")
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ fork's pin and as the fork, and the TypeScript SDK from the npm registry.
 
 Each client runs as its users run it, in its own process (tests/clients/): connect, initialize,
 list every tool, call one, report as JSON. With patch 0003 the server's endpoint event carries
-`init_required=true`; the clients must POST to that URI and notice nothing. Tests that need a patch
-the series does not have yet skip, naming the patch.
+`init_required=true`; the clients must POST to that URI and notice nothing. A fork build without
+that patch fails the tests that need it.
 
 Needs `node` (18 or later) and `npm` on PATH, and the npm registry, for the TypeScript client; the
 SDK is installed once into the mcp-initfix cache (~/.cache/mcp-initfix/node, or $MCP_INITFIX_CACHE).
@@ -61,7 +61,7 @@ def announced_endpoint(server: Server) -> str:
 def require_hint(server: Server) -> str:
     endpoint = announced_endpoint(server)
     if "init_required=" not in endpoint:
-        pytest.skip(f"needs {HINT_PATCH}, which this build of the fork does not have yet")
+        pytest.fail(f"this build of the fork lacks {HINT_PATCH}")
     return endpoint
 
 
