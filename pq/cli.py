@@ -150,14 +150,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     line = get_line(args.line)
     print(f"| {line.pin.distribution} | sdist sha256 | {line.name} series applies | upstream's gates |")
     print("| --- | --- | --- | --- |")
+    names = line.series()
     for version in args.versions:
         sdist = upstream.download(line.pin.distribution, version)
         with tempfile.TemporaryDirectory(prefix="pq-report-") as tmp:
             try:
                 tree = queue.build_tree(line, Path(tmp) / "tree", sdist=sdist)
-                applies, gates_result = "yes", "not run"
+                applies, gates_result = f"all {len(names)}", "not run"
             except SeriesError as e:
-                applies, gates_result = "no: " + str(e).splitlines()[0], "-"
+                stuck = next(name for name in names if str(e).startswith(name))
+                applies = f"{names.index(stuck)} of {len(names)}: `{stuck}` does not apply"
+                gates_result = "-"
             else:
                 if args.suite:
                     gates_result = "pass" if gates.run_gates(tree, line.pin) else "FAIL"
