@@ -5,7 +5,7 @@ Run by path with the python of a venv holding some release of `mcp` (or the fork
     python tests/clients/sdk_client.py URL TOOL ARGUMENTS_JSON
 
 It uses only the SDK's public client API (sse_client + ClientSession), so it runs on every release
-tests/test_real_clients.py tries. Where sse_client takes `on_init_required_hint` (the fork's patch
+tests/test_real_clients.py tries. Where sse_client takes `on_init_required` (the fork's patch
 0003) it also reports the hint the server sent.
 """
 
@@ -47,9 +47,9 @@ async def session_report(url: str, tool: str, arguments: dict[str, Any]) -> dict
         )
 
     options: dict[str, Any] = {"httpx_client_factory": http_client}
-    hint_supported = "on_init_required_hint" in inspect.signature(sse_client).parameters
+    hint_supported = "on_init_required" in inspect.signature(sse_client).parameters
     if hint_supported:
-        options["on_init_required_hint"] = hints.append
+        options["on_init_required"] = hints.append
 
     async with sse_client(url, **options) as (read, write), ClientSession(read, write) as session:
         initialized = await session.initialize()
