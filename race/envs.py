@@ -85,21 +85,7 @@ def _locked() -> Iterator[None]:
 
 def ensure(name: str, requirements: list[str], key: str) -> Env:
     """The venv `name` with `requirements` installed, rebuilt only when `key` changed."""
-    env = Env(name, VENVS / name)
-    # The venv is made from the base interpreter, also when this runs inside another venv.
-    base_python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-    key = f"{key} python {sys.version.split()[0]} {base_python}\n"
-    stamp = env.path / KEY_FILE
-    with _locked():
-        if stamp.exists() and stamp.read_text(encoding="utf-8") == key and env.python.exists():
-            return env
-        print(f"race: building the {name} environment: pip install {' '.join(requirements)}", flush=True)
-        shutil.rmtree(env.path, ignore_errors=True)
-        venv.create(env.path, with_pip=True)
-        pip = [str(env.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, *requirements], check=True)
-        stamp.write_text(key, encoding="utf-8")
-    return env
+    return ensure_layered(name, [requirements], key)
 
 
 def stock_env() -> Env:
@@ -139,8 +125,10 @@ def v2_checkout() -> tuple[list[str], str]:
 
 
 def ensure_layered(name: str, layers: list[list[str]], key: str) -> Env:
-    """Like `ensure`, with one pip install per layer: each goes on top of what the earlier ones installed."""
+    """The venv `name` with one pip install per layer, each on top of what the earlier ones installed;
+    rebuilt only when `key` changed."""
     env = Env(name, VENVS / name)
+    # The venv is made from the base interpreter, also when this runs inside another venv.
     base_python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     key = f"{key} python {sys.version.split()[0]} {base_python}\n"
     stamp = env.path / KEY_FILE

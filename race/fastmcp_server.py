@@ -13,19 +13,13 @@ race/server_v2.py's on mcp 2.x, all imported from beside this file.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import gc
 import importlib.metadata
 import inspect
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
 from fastmcp import FastMCP
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 import mcp.types
 from mcp.server.lowlevel import Server
@@ -33,8 +27,9 @@ from mcp.server.session import ServerSession
 from mcp.server.sse import SseServerTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving  # noqa: E402
 import toolbox  # noqa: E402
-from serving import EXECUTIONS, record, resident_bytes, serve  # noqa: E402
+from serving import add_debug_routes, record  # noqa: E402
 
 # The session tracking of the race server for the installed mcp (2.x has no mcp.server.fastmcp).
 if int(importlib.metadata.version("mcp").split(".")[0]) >= 2:
@@ -43,7 +38,6 @@ else:
     import server as race_server  # noqa: E402
 
 # The toolbox writes its tools for mcp's bundled FastMCP; fastmcp injects its own Context type.
-BUNDLED_CONTEXT = "from mcp.server.fastmcp import Context"
 FASTMCP_CONTEXT = "from fastmcp import Context"
 
 
@@ -65,53 +59,25 @@ def features() -> dict[str, Any]:
 
 def add_tools(server: FastMCP) -> int:
     """toolbox's tools, with fastmcp's Context, each registered with the `tool` decorator."""
-    source, names = toolbox.generate()
-    if source.count(BUNDLED_CONTEXT) != 1:
-        raise SystemExit(f"toolbox no longer imports its Context as {BUNDLED_CONTEXT!r}")
-    module = types.ModuleType("race_tools")
-    module.record = record  # type: ignore[attr-defined]
-    sys.modules[module.__name__] = module
-    # dont_inherit: this file's `from __future__ import annotations` would turn the tools' annotations into
-    # strings, which fastmcp resolves in its own namespace rather than the tools' module.
-    code = compile(source.replace(BUNDLED_CONTEXT, FASTMCP_CONTEXT), "<race tools>", "exec", dont_inherit=True)
-    exec(code, module.__dict__)
-    for name in names:
-        server.tool(getattr(module, name))
-    return len(names)
+    tools = toolbox.define_tools(record, FASTMCP_CONTEXT)
+    for tool in tools:
+        server.tool(tool)
+    return len(tools)
 
 
 def build_server(offers: dict[str, Any]) -> FastMCP:
     server = FastMCP("race-fastmcp")
     add_tools(server)
 
-    @server.custom_route("/debug", methods=["GET"])
-    async def debug(request: Request) -> JSONResponse:
-        if request.query_params.get("gc"):
-            gc.collect()
-        return JSONResponse(
-            {
-                "rss": resident_bytes(),
-                **race_server.session_figures(),
-                "tasks": len(asyncio.all_tasks()),
-                "executions": len(EXECUTIONS),
-                "features": offers,
-            }
-        )
-
-    @server.custom_route("/debug/executions", methods=["GET"])
-    async def executions(request: Request) -> JSONResponse:
-        return JSONResponse(EXECUTIONS)
-
+    add_debug_routes(server, race_server.session_figures, lambda: offers)
     return server
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
-    args = parser.parse_args()
     offers = features()
-    race_server.track_sessions()
-    serve(build_server(offers).http_app(transport="sse"), args.ready_file)
+    serving.main(
+        __doc__, race_server.track_sessions, lambda args: build_server(offers).http_app(transport="sse"), pending=False
+    )
 
 
 if __name__ == "__main__":

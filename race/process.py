@@ -73,13 +73,18 @@ class Server:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM `process` if it still runs, and SIGKILL it if it has not ended 10 s later."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 @contextlib.contextmanager

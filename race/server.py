@@ -12,17 +12,12 @@ whether its session had received `initialize`.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import gc
 import importlib.metadata
 import sys
 import weakref
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 import mcp.types
 from mcp.server.fastmcp import FastMCP
@@ -30,8 +25,9 @@ from mcp.server.fastmcp.server import Settings
 from mcp.server.session import ServerSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving  # noqa: E402
 import toolbox  # noqa: E402
-from serving import EXECUTIONS, record, resident_bytes, serve  # noqa: E402
+from serving import add_debug_routes, pending_settings, record  # noqa: E402
 
 SESSIONS: weakref.WeakSet[ServerSession] = weakref.WeakSet()
 # Settings of the hold-and-serve patch; stock 1.30.0 has none of them.
@@ -73,47 +69,17 @@ def features() -> dict[str, Any]:
     }
 
 
-def build_server(args: argparse.Namespace) -> FastMCP:
-    settings: dict[str, Any] = {}
-    for name in PENDING_SETTINGS:
-        value = getattr(args, name)
-        if value is not None:
-            if name not in Settings.model_fields:
-                raise SystemExit(f"{name} given, but this mcp ({features()['mcp_version']}) has no such setting")
-            settings[name] = value
+def build_server(args: Namespace) -> FastMCP:
+    settings = pending_settings(args, PENDING_SETTINGS, lambda name: name in Settings.model_fields, features)
     server = FastMCP("race", host="127.0.0.1", log_level="WARNING", **settings)
     toolbox.add_tools(server, record)
 
-    @server.custom_route("/debug", methods=["GET"])
-    async def debug(request: Request) -> JSONResponse:
-        if request.query_params.get("gc"):
-            gc.collect()
-        return JSONResponse(
-            {
-                "rss": resident_bytes(),
-                **session_figures(),
-                "tasks": len(asyncio.all_tasks()),
-                "executions": len(EXECUTIONS),
-                "features": features(),
-                "settings": {name: getattr(server.settings, name, None) for name in PENDING_SETTINGS},
-            }
-        )
-
-    @server.custom_route("/debug/executions", methods=["GET"])
-    async def executions(request: Request) -> JSONResponse:
-        return JSONResponse(EXECUTIONS)
-
+    add_debug_routes(server, session_figures, features, settings=PENDING_SETTINGS)
     return server
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
-    parser.add_argument("--pending-request-timeout", type=float)
-    parser.add_argument("--max-pending-requests", type=int)
-    args = parser.parse_args()
-    track_sessions()
-    serve(build_server(args).sse_app(), args.ready_file)
+    serving.main(__doc__, track_sessions, lambda args: build_server(args).sse_app(), pending=True)
 
 
 if __name__ == "__main__":

@@ -13,33 +13,28 @@ GET /debug/executions. In 2.x a connection is served by a `ServerRunner` (the pe
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import gc
 import importlib.metadata
 import inspect
 import sys
-import types
 import weakref
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 import mcp_types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import ServerRunner
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving  # noqa: E402
 import toolbox  # noqa: E402
-from serving import EXECUTIONS, record, resident_bytes, serve  # noqa: E402
+from serving import add_debug_routes, pending_settings, record  # noqa: E402
 
 # By id: a runner is a dataclass, compared by value and so unhashable.
 RUNNERS: weakref.WeakValueDictionary[int, ServerRunner[Any]] = weakref.WeakValueDictionary()
 # Keyword arguments of the hold-and-serve patch; stock 2.3.0 has none of them.
 PENDING_SETTINGS = ("pending_request_timeout", "max_pending_requests")
 # The toolbox writes its tools for 1.x's bundled FastMCP; 2.x has the same Context under the new name.
-V1_CONTEXT = "from mcp.server.fastmcp import Context"
 V2_CONTEXT = "from mcp.server.mcpserver import Context"
 
 
@@ -77,60 +72,23 @@ def features() -> dict[str, Any]:
 
 def add_tools(server: MCPServer) -> int:
     """toolbox's tools, with MCPServer's Context."""
-    source, names = toolbox.generate()
-    if source.count(V1_CONTEXT) != 1:
-        raise SystemExit(f"toolbox no longer imports its Context as {V1_CONTEXT!r}")
-    module = types.ModuleType("race_tools")
-    module.record = record  # type: ignore[attr-defined]
-    sys.modules[module.__name__] = module
-    # dont_inherit: this file's `from __future__ import annotations` would make the tools' annotations strings.
-    exec(compile(source.replace(V1_CONTEXT, V2_CONTEXT), "<race tools>", "exec", dont_inherit=True), module.__dict__)
-    for name in names:
-        server.add_tool(getattr(module, name))
-    return len(names)
+    tools = toolbox.define_tools(record, V2_CONTEXT)
+    for tool in tools:
+        server.add_tool(tool)
+    return len(tools)
 
 
-def build_server(args: argparse.Namespace) -> MCPServer:
-    settings: dict[str, Any] = {}
-    for name in PENDING_SETTINGS:
-        value = getattr(args, name)
-        if value is not None:
-            if not features()["pending_settings"]:
-                raise SystemExit(f"{name} given, but this mcp ({features()['mcp_version']}) has no such setting")
-            settings[name] = value
+def build_server(args: Namespace) -> MCPServer:
+    settings = pending_settings(args, PENDING_SETTINGS, lambda name: features()["pending_settings"], features)
     server = MCPServer("race", log_level="WARNING", **settings)
     add_tools(server)
 
-    @server.custom_route("/debug", methods=["GET"])
-    async def debug(request: Request) -> JSONResponse:
-        if request.query_params.get("gc"):
-            gc.collect()
-        return JSONResponse(
-            {
-                "rss": resident_bytes(),
-                **session_figures(),
-                "tasks": len(asyncio.all_tasks()),
-                "executions": len(EXECUTIONS),
-                "features": features(),
-                "settings": {name: getattr(server.settings, name, None) for name in PENDING_SETTINGS},
-            }
-        )
-
-    @server.custom_route("/debug/executions", methods=["GET"])
-    async def executions(request: Request) -> JSONResponse:
-        return JSONResponse(EXECUTIONS)
-
+    add_debug_routes(server, session_figures, features, settings=PENDING_SETTINGS)
     return server
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
-    parser.add_argument("--pending-request-timeout", type=float)
-    parser.add_argument("--max-pending-requests", type=int)
-    args = parser.parse_args()
-    track_sessions()
-    serve(build_server(args).sse_app(), args.ready_file)
+    serving.main(__doc__, track_sessions, lambda args: build_server(args).sse_app(), pending=True)
 
 
 if __name__ == "__main__":

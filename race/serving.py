@@ -1,19 +1,26 @@
 """What every race server script shares, whichever mcp (1.x or 2.x) or fastmcp it runs on.
 
 Imported by path from beside the scripts (race/server.py, race/server_v2.py, race/fastmcp_server.py),
-so it needs only the standard library and uvicorn: the record of tool runs the tools write, the
-process's memory, and serving an ASGI app on a free port of 127.0.0.1.
+so it needs only the standard library, starlette and uvicorn: the record of tool runs the tools write,
+the process's memory, the /debug routes, the command line and serving an ASGI app on a free port of
+127.0.0.1.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import gc
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 EXECUTIONS: list[dict[str, Any]] = []
 MAX_EXECUTIONS = 100_000
@@ -58,3 +65,71 @@ def serve(app: Any, ready_file: Path) -> None:
 
     server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[sock])
+
+
+def add_debug_routes(
+    server: Any,
+    session_figures: Callable[[], dict[str, int]],
+    features: Callable[[], dict[str, Any]],
+    settings: tuple[str, ...] | None = None,
+) -> None:
+    """GET /debug (memory, live sessions, requests in flight and held, tasks, tool runs, what the installed
+    mcp offers and, given the names of `settings`, their values on the server) and GET /debug/executions
+    (every tool run) on `server`, a FastMCP or MCPServer: both have `custom_route`."""
+
+    @server.custom_route("/debug", methods=["GET"])
+    async def debug(request: Request) -> JSONResponse:
+        if request.query_params.get("gc"):
+            gc.collect()
+        figures = {
+            "rss": resident_bytes(),
+            **session_figures(),
+            "tasks": len(asyncio.all_tasks()),
+            "executions": len(EXECUTIONS),
+            "features": features(),
+        }
+        if settings is not None:
+            figures["settings"] = {name: getattr(server.settings, name, None) for name in settings}
+        return JSONResponse(figures)
+
+    @server.custom_route("/debug/executions", methods=["GET"])
+    async def executions(request: Request) -> JSONResponse:
+        return JSONResponse(EXECUTIONS)
+
+
+def pending_settings(
+    args: argparse.Namespace,
+    names: tuple[str, ...],
+    supported: Callable[[str], bool],
+    features: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """The hold settings `names` given on the command line, as keyword arguments for the server; exits if
+    one is given that this mcp (`supported`) has not."""
+    settings: dict[str, Any] = {}
+    for name in names:
+        value = getattr(args, name)
+        if value is not None:
+            if not supported(name):
+                raise SystemExit(f"{name} given, but this mcp ({features()['mcp_version']}) has no such setting")
+            settings[name] = value
+    return settings
+
+
+def arguments(doc: str, *, pending: bool = False) -> argparse.Namespace:
+    """The command line of a server script: --ready-file and, with `pending`, the hold settings' flags."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
+    if pending:
+        parser.add_argument("--pending-request-timeout", type=float)
+        parser.add_argument("--max-pending-requests", type=int)
+    return parser.parse_args()
+
+
+def main(
+    doc: str, track_sessions: Callable[[], None], app: Callable[[argparse.Namespace], Any], *, pending: bool
+) -> None:
+    """A server script's main: read its command line (see `arguments`), start tracking sessions for /debug,
+    and serve the ASGI app `app(args)` builds until SIGTERM."""
+    args = arguments(doc, pending=pending)
+    track_sessions()
+    serve(app(args), args.ready_file)

