@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -326,3 +329,19 @@ def test_metadata_check_accepts_an_exact_pin_on_a_sibling_the_fork_builds(line: 
             "mcp 1.0.0+initfix.1: upstream requires 'mcp-types==1.0.0', the fork does not",
             "mcp 1.0.0+initfix.1: the fork requires 'mcp-types==1.0.0+initfix.1', upstream does not",
         ]
+
+
+def test_files_short_of_coverage_are_read_from_coverage_json(tmp_path: Path) -> None:
+    fake_uv = tmp_path / "uv.py"
+    report = {
+        "files": {
+            "src/mcp/a.py": {"missing_lines": [], "missing_branches": []},
+            "tests/test_b.py": {"missing_lines": [7], "missing_branches": []},
+            "tests/test_c.py": {"missing_lines": [], "missing_branches": [[3, 5]]},
+        }
+    }
+    # Stands in for `uv run ... coverage json -o PATH`: writes the report to the path after -o.
+    fake_uv.write_text(f"import sys\nopen(sys.argv[sys.argv.index('-o') + 1], 'w').write({json.dumps(report)!r})\n")
+    lost = gates._files_short_of_coverage(tmp_path, dict(os.environ), [sys.executable, str(fake_uv)])
+    assert lost == ["tests/test_b.py", "tests/test_c.py"]
+    assert not (tmp_path / ".pq-coverage.json").exists()
