@@ -1,6 +1,6 @@
 """The two server environments, as venvs under the git-ignored .venv-race/: stock mcp and the fork.
 
-Standard library only, so it runs on a fresh machine before anything is installed:
+Standard library and pq only, so it runs on a fresh machine before anything is installed:
 `python3 -m race.envs` builds (or reuses) both and prints their interpreters.
 
 Beside them, the venvs of the other proofs (docs/proof.md): the same pair for the v2.x line
@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from pq.checkout import Distribution
+from pq.upstream import load_pin, tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".venv-race"
@@ -48,18 +50,14 @@ class Env:
 
 
 def build_line() -> Path:
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(r'^line\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    if match is None:
-        raise SystemExit("pyproject.toml names no [tool.mcp-initfix] line")
-    return ROOT / "patches" / match.group(1)
+    """patches/<line> of the line the root pyproject.toml builds."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return ROOT / "patches" / Distribution.from_pyproject(pyproject).line
 
 
 def stock_requirement(line: Path | None = None) -> str:
     """The upstream release a line of the fork is built from, e.g. mcp==1.30.0 (default: the root project's line)."""
-    text = ((line or build_line()) / "upstream.toml").read_text(encoding="utf-8")
-    fields = dict(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
-    return f"{fields['distribution']}=={fields['version']}"
+    return load_pin(line or build_line()).requirement
 
 
 def fork_fingerprint(inputs: list[str] = FORK_INPUTS) -> str:
