@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import sys
 import tempfile
@@ -131,18 +130,12 @@ def cmd_rebase(args: argparse.Namespace) -> int:
         raise SystemExit(f"{workspace} exists and may hold unexported work; export it and remove it first")
     for project in distributions():
         if _line_of(read_pyproject(project)) == line.name:
-            _set_fork_version(project, f"{args.version}+initfix.1")
+            upstream.set_toml_strings(project / "pyproject.toml", version=f"{args.version}+initfix.1")
     dropped = queue.rebase(line, args.version, workspace)
     for subject in dropped:
         print(f"dropped, upstream has it: {subject}")
     print(f"{line.name} now applies onto {line.pin.requirement}; next: bin/pq check && bin/pq test --each {line.name}")
     return 0
-
-
-def _set_fork_version(project: Path, version: str) -> None:
-    path = project / "pyproject.toml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(re.sub(r'^version = ".*"$', f'version = "{version}"', text, count=1, flags=re.MULTILINE))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

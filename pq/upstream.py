@@ -74,13 +74,17 @@ def load_pin(line_dir: Path) -> Pin:
     )
 
 
-def write_pin(line_dir: Path, version: str, sdist: str, sha256: str) -> None:
-    """Point the pin at another release, keeping the file's comments and other settings."""
-    path = line_dir / PIN_FILE
+def set_toml_strings(path: Path, **values: str) -> None:
+    """Rewrite the first `key = "..."` line of each key, keeping the file's comments and the rest."""
     text = path.read_text(encoding="utf-8")
-    for key, value in (("version", version), ("sdist", sdist), ("sha256", sha256)):
+    for key, value in values.items():
         text = re.sub(rf'^{key} = ".*"$', f'{key} = "{value}"', text, count=1, flags=re.MULTILINE)
     path.write_text(text, encoding="utf-8")
+
+
+def write_pin(line_dir: Path, version: str, sdist: str, sha256: str) -> None:
+    """Point the pin at another release."""
+    set_toml_strings(line_dir / PIN_FILE, version=version, sdist=sdist, sha256=sha256)
 
 
 def cache_dir() -> Path:
