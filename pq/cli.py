@@ -6,6 +6,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    failed: list[str] = []
+    failed: dict[str, list[str]] = {}
     for line in _selected(args):
         count = len(line.series())
         prefixes = range(1, count + 1) if args.each and count else [count]
@@ -114,12 +115,15 @@ def cmd_test(args: argparse.Namespace) -> int:
                     tree = queue.build_tree(line, Path(tmp) / "tree", upto)
                 except SeriesError as e:
                     print(e)
-                    failed.append(label)
+                    failed[label] = [str(e)]
                     continue
-                if not gates.run_gates(tree, line.pin):
-                    failed.append(label)
-    for label in failed:
+                if failures := gates.run_gates(tree, line.pin):
+                    failed[label] = [str(failure) for failure in failures]
+    # Repeated at the end, where a log cut to its last lines still shows why.
+    for label, reasons in failed.items():
         print(f"FAILED: {label}")
+        for reason in reasons:
+            print(textwrap.indent(reason, "  "))
     return 1 if failed else 0
 
 
@@ -156,7 +160,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 gates_result = "-"
             else:
                 if args.suite:
-                    gates_result = "pass" if gates.run_gates(tree, line.pin) else "FAIL"
+                    gates_result = "FAIL" if gates.run_gates(tree, line.pin) else "pass"
         print(f"| {version} | `{upstream.sha256_of(sdist)[:16]}…` | {applies} | {gates_result} |", flush=True)
     return 0
 

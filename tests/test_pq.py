@@ -345,3 +345,33 @@ def test_files_short_of_coverage_are_read_from_coverage_json(tmp_path: Path) -> 
     lost = gates._files_short_of_coverage(tmp_path, dict(os.environ), [sys.executable, str(fake_uv)])
     assert lost == ["tests/test_b.py", "tests/test_c.py"]
     assert not (tmp_path / ".pq-coverage.json").exists()
+
+
+def test_a_failed_gate_keeps_its_last_lines_for_the_summary(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import sys\nfor n in range(40): print(n)\nsys.exit(1)"]
+    failure = gates._run(tmp_path, dict(os.environ), "pytest", command, check=False)
+    assert failure is not None
+    assert failure.gate == "pytest"
+    assert failure.last_lines == [str(n) for n in range(40 - gates.FAILURE_LINES, 40)]
+    assert str(failure).splitlines()[:2] == ["pytest failed; its last lines:", f"    {40 - gates.FAILURE_LINES}"]
+    assert gates._run(tmp_path, dict(os.environ), "ok", [sys.executable, "-c", "pass"], check=False) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreapers are a Linux feature")
+def test_reaper_adopts_orphans_and_exits_with_the_commands_code(tmp_path: Path) -> None:
+    command = tmp_path / "orphan.py"
+    command.write_text(
+        "import os, subprocess, sys\n"
+        "# sh starts a sleeper and exits without waiting for it: the sleeper is an orphan.\n"
+        "script = 'sleep 60 >/dev/null 2>&1 & echo $!'\n"
+        "sleeper = int(subprocess.run(['sh', '-c', script], capture_output=True, text=True).stdout)\n"
+        "with open(f'/proc/{sleeper}/status') as status:\n"
+        "    parent = next(int(line.split()[1]) for line in status if line.startswith('PPid:'))\n"
+        "os.kill(sleeper, 9)\n"
+        "print('adopted by the reaper' if parent == os.getppid() else f'adopted by {parent}')\n"
+        "sys.exit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(gates.REAPER), sys.executable, str(command)], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout) == (3, "adopted by the reaper\n")
