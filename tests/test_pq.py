@@ -375,3 +375,50 @@ def test_reaper_adopts_orphans_and_exits_with_the_commands_code(tmp_path: Path) 
         [sys.executable, str(gates.REAPER), sys.executable, str(command)], capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stdout) == (3, "adopted by the reaper\n")
+
+
+# Stands in for uv in run_gates: logs each call, passes every gate but the first coverage
+# report, and has `coverage json` name FAKE_LOST_FILE as the one file short of coverage.
+FAKE_UV = """\
+import json, os, sys
+from pathlib import Path
+log = Path(os.environ["FAKE_UV_LOG"])
+calls = json.loads(log.read_text()) if log.exists() else []
+args = sys.argv[1:]
+calls.append(args)
+log.write_text(json.dumps(calls))
+if args[-2:] == ["coverage", "report"] and [call[-2:] for call in calls].count(["coverage", "report"]) == 1:
+    print("TOTAL   99.99%")
+    sys.exit(1)
+if "json" in args:
+    lost = {"missing_lines": [3], "missing_branches": []}
+    Path(args[args.index("-o") + 1]).write_text(json.dumps({"files": {os.environ["FAKE_LOST_FILE"]: lost}}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("lost_file", "reruns"),
+    [pytest.param("tests/test_b.py", 1, id="test-file-rerun"), pytest.param("src/mcp/a.py", 0, id="src-never")],
+)
+def test_coverage_lost_only_in_test_files_reruns_those_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lost_file: str, reruns: int
+) -> None:
+    fake_uv = tmp_path / "uv.py"
+    fake_uv.write_text(FAKE_UV)
+    log = tmp_path / "calls.json"
+    monkeypatch.setattr(gates, "uv_command", lambda: [sys.executable, str(fake_uv)])
+    monkeypatch.setenv("FAKE_UV_LOG", str(log))
+    monkeypatch.setenv("FAKE_LOST_FILE", lost_file)
+    pin = upstream.Pin("mcp", "1.0.0", "mcp-1.0.0.tar.gz", "0" * 64, pytest_args=("-x",))
+
+    failures = gates.run_gates(tmp_path, pin)
+
+    calls = json.loads(log.read_text())
+    pytest_runs = [call[3:] for call in calls if call[3:6] == ["coverage", "run", "-m"]]
+    first_run = ["coverage", "run", "-m", "pytest", "-x"]
+    assert pytest_runs == [first_run, *[[*first_run, lost_file]] * reruns]
+    if reruns:
+        assert ["run", "--frozen", "--no-sync", "coverage", "combine", "--append"] in calls
+        assert failures == []
+    else:
+        assert [(failure.gate, failure.last_lines) for failure in failures] == [("coverage report", ["TOTAL   99.99%"])]
