@@ -252,7 +252,7 @@ def run_leg(tree: Path, line: str, leg: Leg, out: Path) -> LegResult:
         # As upstream's run-client.sh: an unexpected failure runs once more alone, and counts as
         # suite contention if it passes there. Server legs need it too: the harness runs their
         # scenarios at once, and among them stock 1.30.0's everything-server sometimes never gets
-        # the answer to tools-call-sampling's sampling request (a 60 s timeout; 1 run in 8 here).
+        # the answer to tools-call-sampling's sampling request (a 60 s timeout; see docs/proof.md).
         alone_args = [arg for arg in leg.args if arg not in ("--suite", "all")]
         for scenario, failing in sorted(result.scenarios.items()):
             if failing and not expected(scenario, failing, reasons):
