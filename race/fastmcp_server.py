@@ -1,9 +1,12 @@
-"""The race server's 380 tools on the standalone `fastmcp` package (2.x to 4.x) over SSE, with the same /debug routes.
+"""The race server's 380 tools on the standalone `fastmcp` package (2.x to 4.x), with the same /debug routes.
 
 Run by path with the python of a venv holding fastmcp on top of stock mcp or of the fork (fastmcp 2.x
 and 3.x on mcp 1.x, fastmcp 4.x on mcp 2.x):
 
-    python race/fastmcp_server.py --ready-file PATH
+    python race/fastmcp_server.py --ready-file PATH [--transport sse|http|http-stateless]
+
+It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, as fastmcp's
+`http_app()` does by default; `http-stateless`: `stateless_http=True`).
 
 It is written as a fastmcp user writes a server, with nothing that knows of the fork: whatever the
 fork changes reaches it through the `mcp` package fastmcp is built on. The tool recorder and the
@@ -73,11 +76,16 @@ def build_server(offers: dict[str, Any]) -> FastMCP:
     return server
 
 
+def app(args: Any, offers: dict[str, Any]) -> Any:
+    server = build_server(offers)
+    if args.transport == "sse":
+        return server.http_app(transport="sse")
+    return server.http_app(transport="http", stateless_http=args.transport == "http-stateless")
+
+
 def main() -> None:
     offers = features()
-    serving.main(
-        __doc__, race_server.track_sessions, lambda args: build_server(offers).http_app(transport="sse"), pending=False
-    )
+    serving.main(__doc__, race_server.track_sessions, lambda args: app(args, offers), pending=False, transports=True)
 
 
 if __name__ == "__main__":

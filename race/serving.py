@@ -115,21 +115,33 @@ def pending_settings(
     return settings
 
 
-def arguments(doc: str, *, pending: bool = False) -> argparse.Namespace:
-    """The command line of a server script: --ready-file and, with `pending`, the hold settings' flags."""
+# What a server script can serve with --transport: SSE, or Streamable HTTP with or without sessions.
+TRANSPORTS = ("sse", "http", "http-stateless")
+
+
+def arguments(doc: str, *, pending: bool = False, transports: bool = False) -> argparse.Namespace:
+    """The command line of a server script: --ready-file; with `pending`, the hold settings' flags; with
+    `transports`, --transport (one of TRANSPORTS, default sse)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
     if pending:
         parser.add_argument("--pending-request-timeout", type=float)
         parser.add_argument("--max-pending-requests", type=int)
+    if transports:
+        parser.add_argument("--transport", choices=TRANSPORTS, default="sse")
     return parser.parse_args()
 
 
 def main(
-    doc: str, track_sessions: Callable[[], None], app: Callable[[argparse.Namespace], Any], *, pending: bool
+    doc: str,
+    track_sessions: Callable[[], None],
+    app: Callable[[argparse.Namespace], Any],
+    *,
+    pending: bool,
+    transports: bool = False,
 ) -> None:
     """A server script's main: read its command line (see `arguments`), start tracking sessions for /debug,
     and serve the ASGI app `app(args)` builds until SIGTERM."""
-    args = arguments(doc, pending=pending)
+    args = arguments(doc, pending=pending, transports=transports)
     track_sessions()
     serve(app(args), args.ready_file)

@@ -36,3 +36,11 @@ def test_the_github_workflow_tests_every_line() -> None:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
     lines = sorted(path.name for path in (ROOT / "patches").iterdir() if (path / "upstream.toml").exists())
     assert workflow["jobs"]["upstream-gates"]["strategy"]["matrix"]["line"] == lines
+
+
+def test_the_release_job_builds_every_distribution() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["release"]["steps"]]
+    projects = [".", *sorted(str(path.parent.relative_to(ROOT)) for path in ROOT.glob("lines/*/pyproject.toml"))]
+    for project in projects:
+        assert f"python -m build --outdir dist {project}" in runs, project
