@@ -94,6 +94,8 @@ class Connection:
         self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._stack = contextlib.AsyncExitStack()
         self._reader: asyncio.Task[None] | None = None
+        # Sent on every POST; a flow may set them (a reconnecting client names its protocol version).
+        self.headers: dict[str, str] = {}
 
     async def __aenter__(self) -> Connection:
         await self._stack.__aenter__()
@@ -147,7 +149,9 @@ class Connection:
 
     async def post(self, message: dict[str, Any]) -> int:
         assert self.endpoint is not None
-        response = await self.clients.posts.post(self.endpoint, json=message, timeout=self.deadline.remaining(10.0))
+        response = await self.clients.posts.post(
+            self.endpoint, json=message, headers=self.headers, timeout=self.deadline.remaining(10.0)
+        )
         return response.status_code
 
     async def notify(self, method: str) -> None:
@@ -257,6 +261,14 @@ async def tools_call_first(conn: Connection, trace: str) -> list[Outcome]:
 
 async def never_initializing(conn: Connection, trace: str) -> list[Outcome]:
     """tools/call only: no handshake at all."""
+    return [await conn.call_tool(f"{trace}-1")]
+
+
+async def reconnecting(conn: Connection, trace: str) -> list[Outcome]:
+    """A client whose event stream reconnected after its handshake (the TypeScript SDK's
+    SSEClientTransport after a server restart or a dropped connection): on the new session it POSTs
+    tools/call with `MCP-Protocol-Version` set to the version it negotiated, and no initialize."""
+    conn.headers["mcp-protocol-version"] = INITIALIZE_PARAMS["protocolVersion"]
     return [await conn.call_tool(f"{trace}-1")]
 
 

@@ -35,6 +35,8 @@ def demo_scenarios(sessions: int, concurrency: int) -> list[Scenario]:
         Scenario("tools/call first", clients.tools_call_first, "pool", sessions // 4, concurrency),
         Scenario("never initializing", clients.never_initializing, "pool", few * 4, concurrency, handshake_free=True),
         Scenario("initialized, never initialize", clients.initialized_only, "pool", few * 4, concurrency, True),
+        # It did its handshake on the session it lost; it sends the version it negotiated instead.
+        Scenario("reconnecting client", clients.reconnecting, "pool", few * 4, concurrency),
         # Floods one at a time: each is already 100 concurrent POSTs.
         Scenario("flood of 100, then initialize", clients.flood(100, then_initialize=True), "pool", few, 1),
         Scenario("flood of 100, never initialize", clients.flood(100, False), "pool", few, 1, True),

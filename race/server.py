@@ -66,6 +66,7 @@ def features() -> dict[str, Any]:
         "mcp_version": importlib.metadata.version("mcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
         "pending_settings": all(name in Settings.model_fields for name in PENDING_SETTINGS),
+        "resumes_sessions": "sse_resume_sessions" in Settings.model_fields,
     }
 
 

@@ -67,6 +67,7 @@ def features() -> dict[str, Any]:
         "not_initialized_code": getattr(mcp_types, "NOT_INITIALIZED", None),
         "pending_settings": all(name in inspect.signature(MCPServer).parameters for name in PENDING_SETTINGS),
         "endpoint_hint": "init_required_hint" in inspect.signature(MCPServer.sse_app).parameters,
+        "resumes_sessions": "resume_sessions" in inspect.signature(MCPServer.sse_app).parameters,
     }
 
 

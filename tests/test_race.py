@@ -36,6 +36,7 @@ FLOOD = MAX_PENDING + 8
 MB = 1024 * 1024
 
 HOLDING = ("pending_settings", "patch 0002 (hold requests that arrive before initialize)")
+RESUMING = ("resumes_sessions", "patch 0004 (resume the SSE session of a client that reconnects)")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,16 @@ def test_fork_answers_requests_of_clients_that_never_initialize_with_not_initial
     assert min(result.latencies()) >= IMPATIENT_TIMEOUT
 
 
+def test_fork_serves_a_reconnecting_client_at_once(fork_server: Server) -> None:
+    """A client that names its negotiated version in MCP-Protocol-Version (patch 0004) resumes its new
+    session: its call is served, well before the 5 s a held request would wait."""
+    require(fork_server, RESUMING)
+    result = run(fork_server, "reconnecting", clients.reconnecting, sessions=8)
+    checks.assert_no_rejections(result)
+    assert len(result.latencies()) == 8
+    assert max(result.latencies()) < 2.5
+
+
 def test_fork_answers_requests_beyond_the_bound_with_too_many_pending(fork_server: Server) -> None:
     require(fork_server, HOLDING)
     # The default 5 s: none of the held requests times out while the rest of the flood arrives.
@@ -221,6 +232,11 @@ def test_stock_answers_clients_that_never_initialize_with_invalid_params(stock_s
         checks.assert_all_rejected(result, NOT_INITIALIZED, "timeout")
     flood = run(stock_server, "flood", clients.flood(FLOOD, then_initialize=False), sessions=1)
     assert flood.failures() == {"-32602": FLOOD}
+
+
+def test_stock_rejects_every_call_of_a_reconnecting_client(stock_server: Server) -> None:
+    result = run(stock_server, "reconnecting", clients.reconnecting, sessions=4)
+    assert result.failures() == {"-32602": 4}
 
 
 @pytest.mark.parametrize("line", ["v1.x"], indirect=True)
