@@ -1,4 +1,4 @@
-"""The race server: 380 FastMCP tools over SSE on 127.0.0.1, plus a /debug route for the harness.
+"""The race server: 380 FastMCP tools over SSE or Streamable HTTP on 127.0.0.1, plus /debug routes for the harness.
 
 Run by path with a server venv's python (stock mcp or the fork); it imports only mcp, its
 dependencies and the sibling toolbox.py, never the `race` package:
