@@ -1,11 +1,14 @@
-"""The race server: 380 FastMCP tools over SSE on 127.0.0.1, plus a /debug route for the harness.
+"""The race server: 380 FastMCP tools over SSE or Streamable HTTP on 127.0.0.1, plus /debug routes for the harness.
 
 Run by path with a server venv's python (stock mcp or the fork); it imports only mcp, its
 dependencies and the sibling toolbox.py, never the `race` package:
 
     python race/server.py --ready-file PATH [--pending-request-timeout S] [--max-pending-requests N]
+                          [--transport sse|http|http-stateless]
 
-It binds a free port, writes it to the ready file, and serves until SIGTERM. GET /debug reports
+It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, FastMCP's
+default; `http-stateless`: FastMCP's `stateless_http=True`). It binds a free port, writes it to the
+ready file, and serves until SIGTERM. GET /debug reports
 memory, live sessions and requests in flight; GET /debug/executions lists every tool run with
 whether its session had received `initialize`.
 """
@@ -72,15 +75,21 @@ def features() -> dict[str, Any]:
 
 def build_server(args: Namespace) -> FastMCP:
     settings = pending_settings(args, PENDING_SETTINGS, lambda name: name in Settings.model_fields, features)
-    server = FastMCP("race", host="127.0.0.1", log_level="WARNING", **settings)
+    stateless = args.transport == "http-stateless"
+    server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless, **settings)
     toolbox.add_tools(server, record)
 
     add_debug_routes(server, session_figures, features, settings=PENDING_SETTINGS)
     return server
 
 
+def app(args: Namespace) -> Any:
+    server = build_server(args)
+    return server.sse_app() if args.transport == "sse" else server.streamable_http_app()
+
+
 def main() -> None:
-    serving.main(__doc__, track_sessions, lambda args: build_server(args).sse_app(), pending=True)
+    serving.main(__doc__, track_sessions, app, pending=True, transports=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-"""The race server for mcp 2.x: race/server.py's 380 tools on MCPServer (FastMCP's name since 2.0) over SSE.
+"""The race server for mcp 2.x: race/server.py's 380 tools on MCPServer (FastMCP's name since 2.0).
 
 Run by path with a v2.x server venv's python (stock mcp 2.3.0 or the fork's v2.x line); it imports
 only mcp, its dependencies and the sibling toolbox.py and serving.py, never the `race` package:
 
     python race/server_v2.py --ready-file PATH [--pending-request-timeout S] [--max-pending-requests N]
+                             [--transport sse|http|http-stateless]
+
+It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, `http-stateless`:
+`streamable_http_app(stateless_http=True)`).
 
 mcp 2.x reads no settings from the environment, so the hold settings are flags here and go to
 `MCPServer(...)` as keyword arguments. The routes are race/server.py's: GET /debug and
@@ -88,8 +92,15 @@ def build_server(args: Namespace) -> MCPServer:
     return server
 
 
+def app(args: Namespace) -> Any:
+    server = build_server(args)
+    if args.transport == "sse":
+        return server.sse_app()
+    return server.streamable_http_app(stateless_http=args.transport == "http-stateless")
+
+
 def main() -> None:
-    serving.main(__doc__, track_sessions, lambda args: build_server(args).sse_app(), pending=True)
+    serving.main(__doc__, track_sessions, app, pending=True, transports=True)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 
-from pq import upstream
 from race import clients, envs, process
 from race.process import Server
-from race.testing import announced_endpoint
+from race.testing import announced_endpoint, npm_package
 
 pytestmark = pytest.mark.slow
 
@@ -54,22 +53,9 @@ def require_hint(server: Server) -> str:
 
 def typescript_client() -> list[str]:
     """The command that runs tests/clients/sdk_client.mjs beside an installed @modelcontextprotocol/sdk."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the TypeScript client needs node and npm on PATH"
-    home = upstream.cache_dir() / "node" / f"sdk-{TYPESCRIPT_SDK_VERSION}"
-    if not (home / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json").exists():
-        # Installed beside the final folder and renamed into place, so a failed install is never reused.
-        partial = home.with_name(home.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        install = [npm, "install", "--prefix", str(partial), "--save-exact", "--no-audit", "--no-fund"]
-        subprocess.run(
-            [*install, "--loglevel=error", f"@modelcontextprotocol/sdk@{TYPESCRIPT_SDK_VERSION}"],
-            check=True,
-            timeout=300,
-        )
-        shutil.rmtree(home, ignore_errors=True)
-        partial.rename(home)
+    node = shutil.which("node")
+    assert node, "the TypeScript client needs node and npm on PATH"
+    home = npm_package("@modelcontextprotocol/sdk", TYPESCRIPT_SDK_VERSION)
     # Run from beside node_modules: ES modules resolve packages from the script's own folder.
     shutil.copyfile(CLIENTS / "sdk_client.mjs", home / "sdk_client.mjs")
     return [node, str(home / "sdk_client.mjs")]
