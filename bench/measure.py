@@ -247,18 +247,29 @@ HOT_PATH_SCRIPT = Path(__file__).resolve().parent / "hotpath.py"
 HOT_PATH_SECONDS = 300.0  # one run of 10,000 calls takes a few seconds; a hang must not stall the benchmark
 
 
-def hot_path(pythons: dict[str, Path], calls: int, warm_up: int, rounds: int) -> dict[str, list[float]]:
-    """CPU seconds per tools/call of `rounds` runs of bench/hotpath.py with each side's python, in ABBA order."""
+def hot_path(
+    pythons: dict[str, Path],
+    calls: int,
+    warm_up: int,
+    rounds: int,
+    *,
+    most_rounds: int | None = None,
+    settled: Callable[[dict[str, list[float]]], bool] = lambda _: True,
+) -> dict[str, list[float]]:
+    """CPU seconds per tools/call (a run's median batch) of runs of bench/hotpath.py with each side's python,
+    in ABBA order: `rounds` runs per side, then two more at a time until `settled`, at most `most_rounds`."""
     per_call: dict[str, list[float]] = {side: [] for side in pythons}
     sides = list(pythons)
-    for index in range(rounds):
+    for index in range(max(rounds, most_rounds or rounds)):
+        if index >= rounds and index % 2 == 0 and settled(per_call):
+            break
         for side in sides if index % 2 == 0 else sides[::-1]:
             command = [str(pythons[side]), str(HOT_PATH_SCRIPT), "--calls", str(calls), "--warm-up", str(warm_up)]
             ran = subprocess.run(command, capture_output=True, text=True, timeout=HOT_PATH_SECONDS)
             if ran.returncode:
                 raise BenchError(f"{side}: bench/hotpath.py failed:\n{ran.stderr[-3000:]}")
             found = json.loads(ran.stdout.splitlines()[-1])
-            per_call[side].append(found["cpu_seconds"] / found["calls"])
+            per_call[side].append(found["median_batch_cpu_per_call"])
     return per_call
 
 
