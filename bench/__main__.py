@@ -225,7 +225,13 @@ def measure_hot_path(args: argparse.Namespace, line: Line) -> dict[str, Any]:
         settled=lambda found: hot_path_ratio(found).half_width <= HOT_PATH_GOAL_PRECISION,
     )
     ratio = hot_path_ratio(per_call)
+    counts = measure.calls_per_request({"stock": line.stock().python, "fork": line.fork().python}, 2000)
+    names = sorted(set(counts["stock"]) | set(counts["fork"]))
+    added = {name: counts["fork"].get(name, 0) - counts["stock"].get(name, 0) for name in names}
     return {
+        "function_calls_per_request": {side: sum(found.values()) for side, found in counts.items()},
+        # What the fork calls more (or less) often per request, by function: exact, whatever the load.
+        "fork_adds": {name: round(more, 2) for name, more in added.items() if abs(more) >= 0.01},
         "calls": args.hot_path_calls,
         "rounds": len(per_call["stock"]),
         "cpu_per_call_seconds": {side: statistics.median(values) for side, values in per_call.items()},
@@ -314,7 +320,7 @@ def first_call_lines(first: dict[str, Any]) -> list[str]:
 
 
 def hot_path_lines(hot: dict[str, Any]) -> list[str]:
-    cpu = hot["cpu_per_call_seconds"]
+    cpu, calls = hot["cpu_per_call_seconds"], hot["function_calls_per_request"]
     return [
         f"hot path in one process: {hot['calls']} initialized tools/call through Server.run over in-memory "
         f"streams (a run's median of 10 batches), {hot['rounds']} runs per side in ABBA order",
@@ -324,6 +330,9 @@ def hot_path_lines(hot: dict[str, Any]) -> list[str]:
         if hot["precise"]
         else f"  the machine was too noisy: the interval is wider than +-{HOT_PATH_GOAL_PRECISION:.0%} "
         f"after {hot['rounds']} runs per side",
+        f"  Python function calls per request (counted, no noise): stock {calls['stock']:.1f}, "
+        f"fork {calls['fork']:.1f}; the fork's differences:",
+        *(f"    {more:+.2f} {name}" for name, more in hot["fork_adds"].items()),
     ]
 
 

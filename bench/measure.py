@@ -273,6 +273,18 @@ def hot_path(
     return per_call
 
 
+def calls_per_request(pythons: dict[str, Path], calls: int) -> dict[str, dict[str, float]]:
+    """Each side's Python function calls per initialized tools/call, by function (bench/hotpath.py --count-calls)."""
+    found = {}
+    for side, python in pythons.items():
+        command = [str(python), str(HOT_PATH_SCRIPT), "--count-calls", "--calls", str(calls)]
+        ran = subprocess.run(command, capture_output=True, text=True, timeout=HOT_PATH_SECONDS)
+        if ran.returncode:
+            raise BenchError(f"{side}: bench/hotpath.py --count-calls failed:\n{ran.stderr[-3000:]}")
+        found[side] = json.loads(ran.stdout.splitlines()[-1])["calls_per_request"]
+    return found
+
+
 # Memory: requests that arrive before initialize, held (fork) or answered and kept (stock).
 
 

@@ -16,6 +16,8 @@ RESAMPLES = 2000
 CONFIDENCE = 0.95
 # Fixed, so that the same figures always print the same interval.
 SEED = 14
+# With fewer rounds a resample is too often the same few values: the interval would look narrow by chance.
+MIN_UNITS = 6
 
 T = TypeVar("T")
 
@@ -31,8 +33,8 @@ class Estimate:
 
     @property
     def half_width(self) -> float:
-        """The interval's larger side, relative to the value: 0.02 is +-2 %."""
-        if not self.value:
+        """The interval's larger side, relative to the value: 0.02 is +-2 % (infinite from too few units)."""
+        if not self.value or self.n < MIN_UNITS:
             return float("inf")
         return max(self.high - self.value, self.value - self.low) / abs(self.value)
 
@@ -82,6 +84,8 @@ def verdict(estimate: Estimate | None, goal: float, at_least: bool) -> str:
     sign = ">=" if at_least else "<="
     if estimate is None:
         return f"{sign} {goal:g}: n/a"
+    if estimate.n < MIN_UNITS:
+        return f"{sign} {goal:g}: undecided: {estimate.n} rounds or sessions are too few for an interval"
     below, above = estimate.high < goal, estimate.low > goal
     if at_least:
         result = "met" if estimate.low >= goal else "MISSED" if below else None

@@ -18,6 +18,12 @@ def test_a_goal_is_met_or_missed_only_when_the_whole_interval_lies_on_one_side()
     assert stats.verdict(None, 0.55, at_least=False).endswith("n/a")
 
 
+def test_too_few_rounds_decide_nothing_however_narrow_their_interval() -> None:
+    few = Estimate(1.0, 0.999, 1.001, stats.MIN_UNITS - 1)
+    assert "too few" in stats.verdict(few, 0.98, at_least=True)
+    assert few.half_width == float("inf")
+
+
 def test_the_interval_holds_the_figure_and_is_the_same_every_time() -> None:
     pairs = [(1.0 + i / 100, 1.0) for i in range(-5, 6)]
     first, again = stats.median_ratio(pairs), stats.median_ratio(pairs)
