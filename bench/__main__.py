@@ -209,35 +209,40 @@ def measure_memory(args: argparse.Namespace, line: Line, holding: bool) -> dict[
     return found
 
 
-def hot_path_ratio(per_call: dict[str, list[float]]) -> Estimate:
-    """Requests per CPU second, fork over stock: the median of the ABBA rounds' ratios."""
-    return stats.median_ratio(list(zip(per_call["stock"], per_call["fork"], strict=True)))
-
-
 def measure_hot_path(args: argparse.Namespace, line: Line) -> dict[str, Any]:
-    per_call = measure.hot_path(
-        {"stock": line.stock().python, "fork": line.fork().python},
+    pythons = {"stock": line.stock().python, "fork": line.fork().python}
+
+    def ratio(rounds: list[list[tuple[float, float]]]) -> Estimate:
+        # Requests per CPU second, fork over stock: stock's CPU per call over the fork's, batch by batch.
+        return stats.nested_median_ratio(rounds)
+
+    rounds = measure.hot_path(
+        pythons,
         args.hot_path_calls,
-        500,
+        args.hot_path_batches,
         args.hot_path_rounds,
         most_rounds=args.hot_path_most_rounds,
         # Narrow enough to tell 0.99 from 1.
-        settled=lambda found: hot_path_ratio(found).half_width <= HOT_PATH_GOAL_PRECISION,
+        settled=lambda found: ratio(found).half_width <= HOT_PATH_GOAL_PRECISION,
     )
-    ratio = hot_path_ratio(per_call)
-    counts = measure.calls_per_request({"stock": line.stock().python, "fork": line.fork().python}, 2000)
+    estimate = ratio(rounds)
+    counts = measure.calls_per_request(pythons, 2000)
     names = sorted(set(counts["stock"]) | set(counts["fork"]))
     added = {name: counts["fork"].get(name, 0) - counts["stock"].get(name, 0) for name in names}
     return {
+        "calls": args.hot_path_calls,
+        "batches": args.hot_path_batches,
+        "rounds": len(rounds),
+        "cpu_per_call_seconds": {
+            side: statistics.median(turn[index] for found in rounds for turn in found)
+            for index, side in enumerate(pythons)
+        },
+        "turns": rounds,
+        "ratio": estimate,
+        "precise": estimate.half_width <= HOT_PATH_GOAL_PRECISION,
         "function_calls_per_request": {side: sum(found.values()) for side, found in counts.items()},
         # What the fork calls more (or less) often per request, by function: exact, whatever the load.
         "fork_adds": {name: round(more, 2) for name, more in added.items() if abs(more) >= 0.01},
-        "calls": args.hot_path_calls,
-        "rounds": len(per_call["stock"]),
-        "cpu_per_call_seconds": {side: statistics.median(values) for side, values in per_call.items()},
-        "runs": per_call,
-        "ratio": ratio,
-        "precise": ratio.half_width <= HOT_PATH_GOAL_PRECISION,
     }
 
 
@@ -323,13 +328,13 @@ def hot_path_lines(hot: dict[str, Any]) -> list[str]:
     cpu, calls = hot["cpu_per_call_seconds"], hot["function_calls_per_request"]
     return [
         f"hot path in one process: {hot['calls']} initialized tools/call through Server.run over in-memory "
-        f"streams (a run's median of 10 batches), {hot['rounds']} runs per side in ABBA order",
+        f"streams; {hot['rounds']} pairs of runs, stock's and the fork's {hot['batches']} batches taking turns",
         f"  CPU per request: stock {cpu['stock'] * 1e6:.1f} us, fork {cpu['fork'] * 1e6:.1f} us",
         f"  requests per CPU second fork/stock {show(hot['ratio'], HOT_PATH_GOAL)}",
         f"  interval within +-{HOT_PATH_GOAL_PRECISION:.0%}"
         if hot["precise"]
         else f"  the machine was too noisy: the interval is wider than +-{HOT_PATH_GOAL_PRECISION:.0%} "
-        f"after {hot['rounds']} runs per side",
+        f"after {hot['rounds']} pairs of runs",
         f"  Python function calls per request (counted, no noise): stock {calls['stock']:.1f}, "
         f"fork {calls['fork']:.1f}; the fork's differences:",
         *(f"    {more:+.2f} {name}" for name, more in hot["fork_adds"].items()),
@@ -411,11 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconnect-samples", type=int, default=5, help="reconnected sessions per server, at most")
     parser.add_argument("--reconnect-seconds", type=float, default=15.0, help="time for them")
     parser.add_argument("--hot-path-calls", type=int, default=10_000, help="tools/call per hot-path run")
-    parser.add_argument("--hot-path-rounds", type=int, default=8, help="hot-path runs per side, at least")
+    parser.add_argument("--hot-path-batches", type=int, default=50, help="hot-path batches per run, taking turns")
+    parser.add_argument("--hot-path-rounds", type=int, default=6, help="hot-path runs per side, at least")
     parser.add_argument(
         "--hot-path-most-rounds",
         type=int,
-        default=24,
+        default=10,
         help=f"hot-path runs per side, at most, until within +-{HOT_PATH_GOAL_PRECISION:.0%}",
     )
     parser.add_argument("--memory-sessions", type=int, default=16, help="sessions of the memory cycle")

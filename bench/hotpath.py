@@ -3,7 +3,7 @@
 Run by path with a server venv's python (stock mcp or the fork, 1.x or 2.x); it imports only mcp, anyio
 and the standard library, never the `bench` package:
 
-    python bench/hotpath.py [--calls N] [--warm-up N] [--batches N] [--count-calls]
+    python bench/hotpath.py [--calls N] [--warm-up N] [--batches N] [--lockstep | --count-calls]
 
 A low-level `Server` with one tool is run over in-memory streams (`Server.run`: on 1.x it builds a
 `ServerSession`, on 2.x the `ServerRunner` behind the JSON-RPC dispatcher), the driver sends
@@ -12,6 +12,10 @@ time, and prints one JSON line: the CPU time (`time.process_time`) of each of `-
 measured calls, their median per call, and the wall time. No sockets, no HTTP, no client library: what
 is left is the session's work per request, where the fork's patches live. Every message is built
 before the clock starts, so the driver adds little.
+
+`--lockstep` runs one batch per line read from stdin and prints its CPU time at once, so that the
+benchmark can run stock's and the fork's batches in turn, each pair a fraction of a second apart:
+whatever else the machine does then weighs on both alike.
 
 `--count-calls` counts instead of timing: the Python function calls one request makes, by function, which
 no other process on the machine can disturb. Stock's and the fork's counts side by side show exactly
@@ -100,7 +104,9 @@ def answered(reply: Any, request_id: int) -> None:
         raise SystemExit(f"request {request_id} was not served: {root!r}")
 
 
-async def drive(calls: int, warm_up: int, batches: int) -> dict[str, Any]:
+async def drive(calls: int, warm_up: int, batches: int, lockstep: bool = False) -> dict[str, Any]:
+    """Serve `calls` tools/call after `warm_up`, timed in `batches`; with `lockstep`, each batch waits for a
+    line on stdin (none, at its end, stops early) and its CPU time goes to stdout at once."""
     server = build_server()
     to_server, server_reads = anyio.create_memory_object_stream[Any](16)
     server_writes, from_server = anyio.create_memory_object_stream[Any](16)
@@ -132,15 +138,20 @@ async def drive(calls: int, warm_up: int, batches: int) -> dict[str, Any]:
             await call(index)
         wall = time.perf_counter()
         for batch in range(batches):
+            # Blocking is fine here: the server has nothing to do until the next request.
+            if lockstep and not sys.stdin.readline().strip():
+                break
             cpu = time.process_time()
             for index in range(warm_up + batch * per_batch, warm_up + (batch + 1) * per_batch):
                 await call(index)
             batch_cpu.append(time.process_time() - cpu)
+            if lockstep:
+                print(json.dumps({"cpu_seconds": batch_cpu[-1], "calls": per_batch}), flush=True)
         wall = time.perf_counter() - wall
         tg.cancel_scope.cancel()
     return {
         "mcp_version": VERSION,
-        "calls": per_batch * batches,
+        "calls": per_batch * len(batch_cpu),
         "cpu_seconds": sum(batch_cpu),
         # Another process that takes the core for a moment slows one batch: the median over batches shrugs
         # that off where the total would not.
@@ -186,13 +197,16 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=500, help="tools/call requests before the clock starts")
     parser.add_argument("--batches", type=int, default=10, help="the measured calls are timed in this many batches")
     parser.add_argument(
+        "--lockstep", action="store_true", help="run a batch per line on stdin, print each batch's CPU time"
+    )
+    parser.add_argument(
         "--count-calls", action="store_true", help="print the function calls per request instead of the time"
     )
     args = parser.parse_args()
     if args.count_calls:
         print(json.dumps({"mcp_version": VERSION, "calls_per_request": calls_per_request(args.calls, args.warm_up)}))
     else:
-        print(json.dumps(anyio.run(drive, args.calls, args.warm_up, args.batches)))
+        print(json.dumps(anyio.run(drive, args.calls, args.warm_up, args.batches, args.lockstep)))
 
 
 if __name__ == "__main__":

@@ -244,33 +244,69 @@ async def reconnects(urls: dict[str, str], samples: int, seconds: float) -> dict
 # The hot path alone: bench/hotpath.py in each server venv, stock and fork taking turns.
 
 HOT_PATH_SCRIPT = Path(__file__).resolve().parent / "hotpath.py"
-HOT_PATH_SECONDS = 300.0  # one run of 10,000 calls takes a few seconds; a hang must not stall the benchmark
+HOT_PATH_SECONDS = 60.0  # a child ends within seconds once told to stop; a hang must not stall the benchmark
+
+
+def lockstep_round(pythons: dict[str, Path], calls: int, batches: int, warm_up: int) -> list[tuple[float, float]]:
+    """One process per side (two sides) running bench/hotpath.py --lockstep, their batches taking turns in ABBA
+    order; returns each turn's CPU seconds per call, in the order of `pythons`."""
+    started = {
+        side: subprocess.Popen(
+            [str(python), str(HOT_PATH_SCRIPT), "--lockstep", "--calls", str(calls), "--batches", str(batches)]
+            + ["--warm-up", str(warm_up)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for side, python in pythons.items()
+    }
+    sides = list(started)
+    turns: list[tuple[float, float]] = []
+    try:
+        for index in range(batches):
+            found = {}
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                child = started[side]
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                # Bounded: the child fails within its answer timeout if the server hangs, and then this reads EOF.
+                line = child.stdout.readline()
+                if not line:
+                    raise BenchError(
+                        f"{side}: bench/hotpath.py --lockstep ended early:\n{child.communicate()[1][-3000:]}"
+                    )
+                batch = json.loads(line)
+                found[side] = batch["cpu_seconds"] / batch["calls"]
+            turns.append((found[sides[0]], found[sides[1]]))
+    finally:
+        for child in started.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.communicate("", timeout=HOT_PATH_SECONDS)  # an empty line: stop
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return turns
 
 
 def hot_path(
     pythons: dict[str, Path],
     calls: int,
-    warm_up: int,
+    batches: int,
     rounds: int,
     *,
     most_rounds: int | None = None,
-    settled: Callable[[dict[str, list[float]]], bool] = lambda _: True,
-) -> dict[str, list[float]]:
-    """CPU seconds per tools/call (a run's median batch) of runs of bench/hotpath.py with each side's python,
-    in ABBA order: `rounds` runs per side, then two more at a time until `settled`, at most `most_rounds`."""
-    per_call: dict[str, list[float]] = {side: [] for side in pythons}
-    sides = list(pythons)
+    settled: Callable[[list[list[tuple[float, float]]]], bool] = lambda _: True,
+) -> list[list[tuple[float, float]]]:
+    """Rounds of `lockstep_round` (a fresh pair of processes each, as a run's memory layout is its own):
+    `rounds`, then more until `settled`, at most `most_rounds`."""
+    found: list[list[tuple[float, float]]] = []
     for index in range(max(rounds, most_rounds or rounds)):
-        if index >= rounds and index % 2 == 0 and settled(per_call):
+        if index >= rounds and settled(found):
             break
-        for side in sides if index % 2 == 0 else sides[::-1]:
-            command = [str(pythons[side]), str(HOT_PATH_SCRIPT), "--calls", str(calls), "--warm-up", str(warm_up)]
-            ran = subprocess.run(command, capture_output=True, text=True, timeout=HOT_PATH_SECONDS)
-            if ran.returncode:
-                raise BenchError(f"{side}: bench/hotpath.py failed:\n{ran.stderr[-3000:]}")
-            found = json.loads(ran.stdout.splitlines()[-1])
-            per_call[side].append(found["median_batch_cpu_per_call"])
-    return per_call
+        found.append(lockstep_round(pythons, calls, batches, warm_up=500))
+    return found
 
 
 def calls_per_request(pythons: dict[str, Path], calls: int) -> dict[str, dict[str, float]]:

@@ -54,11 +54,17 @@ def bootstrap(units: Sequence[T], statistic: Callable[[Sequence[T]], float]) -> 
     if not units:
         raise ValueError("nothing to estimate from")
     rng = random.Random(SEED)
-    values = sorted(statistic(rng.choices(units, k=len(units))) for _ in range(RESAMPLES))
+    resampled = [statistic(rng.choices(units, k=len(units))) for _ in range(RESAMPLES)]
+    return interval(statistic(units), resampled, len(units))
+
+
+def interval(value: float, resampled: list[float], n: int) -> Estimate:
+    """`value` with the central CONFIDENCE of its `resampled` values around it."""
+    resampled.sort()
     tail = (1 - CONFIDENCE) / 2
-    low = values[int(tail * (RESAMPLES - 1))]
-    high = values[int((1 - tail) * (RESAMPLES - 1))]
-    return Estimate(statistic(units), low, high, len(units))
+    low = resampled[int(tail * (len(resampled) - 1))]
+    high = resampled[int((1 - tail) * (len(resampled) - 1))]
+    return Estimate(value, low, high, n)
 
 
 def median_ratio(pairs: Sequence[tuple[float, float]]) -> Estimate:
@@ -73,6 +79,24 @@ def ratio_of_medians(pairs: Sequence[tuple[float, float]]) -> Estimate:
         return statistics.median(a for a, _ in sample) / statistics.median(b for _, b in sample)
 
     return bootstrap(pairs, statistic)
+
+
+def nested_median_ratio(groups: Sequence[Sequence[tuple[float, float]]]) -> Estimate:
+    """The median of numerator / denominator over every pair of every group (e.g. the batches of one pair of
+    processes), with a two-level bootstrap: the groups are resampled, then the pairs within each, so that
+    the spread between groups counts as well as the spread within them. n is the number of groups."""
+
+    def statistic(sample: Sequence[Sequence[tuple[float, float]]]) -> float:
+        return statistics.median(a / b for group in sample for a, b in group)
+
+    if not groups or not all(groups):
+        raise ValueError("nothing to estimate from")
+    rng = random.Random(SEED)
+    resampled = [
+        statistic([rng.choices(group, k=len(group)) for group in rng.choices(groups, k=len(groups))])
+        for _ in range(RESAMPLES)
+    ]
+    return interval(statistic(groups), resampled, len(groups))
 
 
 def median(values: Sequence[float]) -> Estimate:
