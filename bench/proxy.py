@@ -78,6 +78,9 @@ async def carry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 
 async def serve(target: int, delay: float, ready_file: Path, seconds: float) -> None:
     connections = 0
+    # The event loop keeps only weak references to tasks: a connection whose sockets both wait (reading
+    # paused, nothing to write) would otherwise be collected mid-flight.
+    alive: set[asyncio.Task[object]] = set()
 
     async def accept(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         nonlocal connections
@@ -92,6 +95,8 @@ async def serve(target: int, delay: float, ready_file: Path, seconds: float) -> 
             asyncio.create_task(carry(client_reader, server_writer, delay, first_extra=2 * delay)),
             asyncio.create_task(carry(server_reader, client_writer, delay, first_extra=0.0)),
         ]
+        mine = {*directions, asyncio.current_task()}
+        alive.update(task for task in mine if task is not None)
         try:
             await asyncio.gather(*directions)
         except (ConnectionError, OSError):
@@ -101,6 +106,7 @@ async def serve(target: int, delay: float, ready_file: Path, seconds: float) -> 
                 task.cancel()
             for writer in (client_writer, server_writer):
                 writer.close()
+            alive.difference_update(mine)
 
     server = await asyncio.start_server(accept, HOST, 0)
     async with server:
