@@ -405,7 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-seconds", type=float, default=2.0, help="length of a steady-state round")
     parser.add_argument("--rounds", type=int, default=10, help="steady-state rounds per server, at least")
     parser.add_argument(
-        "--most-rounds", type=int, default=30, help=f"steady-state rounds, at most, until within +-{PRECISION:.0%}"
+        "--most-rounds",
+        type=int,
+        default=30,
+        help=f"steady-state rounds, at most, until within +-{PRECISION * 100:g} %%",
     )
     parser.add_argument(
         "--round-trips", type=numbers, default=[0.0, 20.0, 50.0], help="the proxy's round trips in ms (0,20,50)"
@@ -422,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         "--hot-path-most-rounds",
         type=int,
         default=10,
-        help=f"hot-path runs per side, at most, until within +-{HOT_PATH_GOAL_PRECISION:.0%}",
+        help=f"hot-path runs per side, at most, until within +-{HOT_PATH_GOAL_PRECISION * 100:g} %%",
     )
     parser.add_argument("--memory-sessions", type=int, default=16, help="sessions of the memory cycle")
     parser.add_argument("--per-session", type=int, default=32, help="requests before initialize per session")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from bench import __main__ as bench_main
 from bench import proxy, stats
 from bench.stats import Estimate
 
@@ -61,3 +64,10 @@ def test_the_proxy_carries_every_chunk_both_ways_in_order_and_passes_the_end_on(
 
     sent, received = asyncio.run(run())
     assert received == sent
+
+
+def test_the_command_line_help_lists_the_knobs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bench_main.main(["--help"])
+    assert exited.value.code == 0
+    assert "--round-trips" in capsys.readouterr().out
