@@ -4,88 +4,188 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bench import measure
+from bench import measure, proxy, stats
+from bench.stats import Estimate
 from race import envs, process
+from race.envs import Env
 
 KIB = 1024
 MIB = 1024 * 1024
 THROUGHPUT_GOAL = 0.98
-FIRST_CALL_GOAL = 0.8
+# At a 20 ms round trip a waiting client spends two round trips before its first result, a pipelining one
+# one: a little over half, for the servers' own work.
+FIRST_CALL_GOAL = 0.55
+FIRST_CALL_GOAL_ROUND_TRIP_MS = 20.0
+HOT_PATH_GOAL = 0.99
+HOT_PATH_GOAL_PRECISION = 0.01
+PRECISION = 0.02  # the steady state's interval must be within +-2 %, or the run says the machine was too noisy
+PARTS = ("steady", "first", "memory", "hotpath")
 # Long enough that no held request times out while a cycle's requests arrive.
-PATIENT = {"FASTMCP_PENDING_REQUEST_TIMEOUT": "60"}
+PATIENT_SECONDS = "60"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One upstream line of the fork: its two server venvs, the race server script, and how to make the
+    fork's hold patient for the memory cycle (1.x reads FastMCP settings from the environment, which stock
+    ignores; 2.x takes only keyword arguments, so only the fork's server gets the flag)."""
+
+    name: str
+    stock: Callable[[], Env]
+    fork: Callable[[], Env]
+    script: Path
+    patient_by_flag: bool
+
+    def patient(self, side: str) -> tuple[list[str], dict[str, str]]:
+        if not self.patient_by_flag:
+            return [], {"FASTMCP_PENDING_REQUEST_TIMEOUT": PATIENT_SECONDS}
+        return (["--pending-request-timeout", PATIENT_SECONDS] if side == "fork" else []), {}
+
+
+LINES = {
+    "v1.x": Line("v1.x", envs.stock_env, envs.fork_env, process.SERVER_SCRIPT, patient_by_flag=False),
+    "v2.x": Line("v2.x", envs.stock_v2_env, envs.fork_v2_env, process.SERVER_V2_SCRIPT, patient_by_flag=True),
+}
 
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def median_known(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if known else None
+def steady_estimates(rates: measure.Throughput) -> tuple[Estimate, Estimate | None]:
+    """fork/stock calls per second, and calls per server CPU second, each the median of the rounds' ratios.
+
+    Each round's two servers ran back to back, so their ratio sees the same machine; the median of those
+    ratios shrugs off rounds that another process slowed down.
+    """
+    wall = stats.median_ratio(list(zip(rates.rounds["fork"], rates.rounds["stock"], strict=True)))
+    cpu_pairs = [
+        (stock, fork)
+        for stock, fork in zip(rates.cpu_per_call["stock"], rates.cpu_per_call["fork"], strict=True)
+        if stock is not None and fork is not None
+    ]
+    return wall, stats.median_ratio(cpu_pairs) if cpu_pairs else None
 
 
-def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
-    """Throughput and first call, both servers up side by side with default settings."""
-    stock_env, fork_env = envs.stock_env(), envs.fork_env()
-    with process.running(stock_env) as stock, process.running(fork_env) as fork:
-        features = {"stock": stock.debug()["features"], "fork": fork.debug()["features"]}
-        servers = {"stock": (stock.url, stock.process.pid), "fork": (fork.url, fork.process.pid)}
-        rates = asyncio.run(measure.throughput(servers, args.sessions, args.round_seconds, args.rounds))
-        kinds: dict[str, tuple[str, measure.FirstCall]] = {
-            "stock, waiting": (stock.url, measure.waiting_first_call),
-            "fork, waiting": (fork.url, measure.waiting_first_call),
-        }
-        holding = features["fork"]["pending_settings"]
-        if holding:
-            kinds["fork, pipelined"] = (fork.url, measure.pipelined_first_call)
-        times = asyncio.run(measure.first_calls(kinds, args.samples, args.first_call_seconds))
-    throughput = {side: rates.median(side) for side in servers}
-    cpu = {side: median_known(rates.cpu_per_call[side]) for side in servers}
-    first = {name: statistics.median(values) for name, values in times.items()}
+def precise(rates: measure.Throughput) -> bool:
+    wall, cpu = steady_estimates(rates)
+    return wall.half_width <= PRECISION and (cpu is None or cpu.half_width <= PRECISION)
+
+
+def measure_steady(args: argparse.Namespace, servers: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    rates = asyncio.run(
+        measure.throughput(
+            servers, args.sessions, args.round_seconds, args.rounds, most_rounds=args.most_rounds, settled=precise
+        )
+    )
+    wall, cpu = steady_estimates(rates)
+    known = {side: [c for c in rates.cpu_per_call[side] if c is not None] for side in servers}
     return {
-        "features": features,
-        "throughput": {
-            "sessions": args.sessions,
-            "round_seconds": args.round_seconds,
-            "rounds": rates.rounds,
-            "median": throughput,
-            # Each round's two servers ran back to back, so their ratio sees the same machine; the median
-            # of those ratios shrugs off rounds that another process slowed down.
-            "ratio": statistics.median(
-                ratio(f, s) for f, s in zip(rates.rounds["fork"], rates.rounds["stock"], strict=True)
-            ),
-            "ratio_of_medians": ratio(throughput["fork"], throughput["stock"]),
-            "cpu_per_call_seconds": cpu,
-            # Calls a CPU second serves, fork over stock: what the throughput ratio is on a machine with
-            # nothing else to run, and far steadier than it on a shared one.
-            "cpu_ratio": ratio(cpu["stock"], cpu["fork"]) if cpu["stock"] and cpu["fork"] else None,
-        },
-        "first_call": {
-            "samples": min(len(values) for values in times.values()),
-            "median_seconds": first,
-            "ratio": ratio(first["fork, pipelined"], first["stock, waiting"]) if holding else None,
-            "waiting_ratio": ratio(first["fork, waiting"], first["stock, waiting"]),
-        },
+        "sessions": args.sessions,
+        "round_seconds": args.round_seconds,
+        "rounds": rates.rounds,
+        "median": {side: rates.median(side) for side in servers},
+        "ratio": wall,
+        "cpu_per_call_seconds": {side: statistics.median(v) if v else None for side, v in known.items()},
+        # Calls a CPU second serves, fork over stock: what the throughput ratio is on a machine with nothing
+        # else to run, and far steadier than it on a shared one.
+        "cpu_ratio": cpu,
+        "precise": precise(rates),
     }
 
 
-def measure_memory(args: argparse.Namespace, holding: bool) -> dict[str, Any]:
+def turns(times: dict[str, list[float]], numerator: str, denominator: str) -> list[tuple[float, float]]:
+    """The two kinds' times turn by turn: the kinds took turns, so a turn saw one state of the machine."""
+    return list(zip(times[numerator], times[denominator], strict=True))
+
+
+def measure_first_calls(args: argparse.Namespace, urls: dict[str, str], holding: bool) -> dict[str, Any]:
+    """The first result after the endpoint event, and the call after a reconnect, through the latency proxy."""
+    rows = []
+    reconnect: dict[str, Any] | None = None
+    for round_trip_ms in args.round_trips:
+        one_way = round_trip_ms / 2000
+        with proxy.link(urls["stock"], one_way) as stock_url, proxy.link(urls["fork"], one_way) as fork_url:
+            kinds: dict[str, tuple[str, measure.FirstCall]] = {
+                "stock, waiting": (stock_url, measure.waiting_first_call),
+                "fork, waiting": (fork_url, measure.waiting_first_call),
+            }
+            if holding:
+                kinds["fork, pipelining"] = (fork_url, measure.pipelined_first_call)
+            times = asyncio.run(measure.first_calls(kinds, args.samples, args.first_call_seconds))
+            rows.append(
+                {
+                    "round_trip_ms": round_trip_ms,
+                    "samples": min(len(values) for values in times.values()),
+                    "median_seconds": {name: statistics.median(values) for name, values in times.items()},
+                    "ratio": stats.ratio_of_medians(turns(times, "fork, pipelining", "stock, waiting"))
+                    if holding
+                    else None,
+                    "waiting_ratio": stats.ratio_of_medians(turns(times, "fork, waiting", "stock, waiting")),
+                    "times": times,
+                }
+            )
+            if round_trip_ms == args.reconnect_round_trip:
+                found = asyncio.run(
+                    measure.reconnects(
+                        {"stock": stock_url, "fork": fork_url}, args.reconnect_samples, args.reconnect_seconds
+                    )
+                )
+                reconnect = {
+                    "round_trip_ms": round_trip_ms,
+                    **{
+                        side: {
+                            "samples": len(calls),
+                            "median_seconds": statistics.median(c.seconds for c in calls),
+                            "answers": dict(collections.Counter(c.answer for c in calls)),
+                        }
+                        for side, calls in found.items()
+                    },
+                }
+    return {"rows": rows, "reconnect": reconnect}
+
+
+def measure_servers(args: argparse.Namespace, line: Line) -> dict[str, Any]:
+    """Steady state and first calls, both servers up side by side with default settings."""
+    found: dict[str, Any] = {}
+    with (
+        process.running(line.stock(), script=line.script) as stock,
+        process.running(line.fork(), script=line.script) as fork,
+    ):
+        found["features"] = {"stock": stock.debug()["features"], "fork": fork.debug()["features"]}
+        if "steady" in args.only:
+            servers = {"stock": (stock.url, stock.process.pid), "fork": (fork.url, fork.process.pid)}
+            progress(f"{line.name}: steady state")
+            found["steady"] = measure_steady(args, servers)
+        if "first" in args.only:
+            progress(f"{line.name}: first calls through the latency proxy")
+            holding = found["features"]["fork"]["pending_settings"]
+            found["first_call"] = measure_first_calls(args, {"stock": stock.url, "fork": fork.url}, holding)
+    return found
+
+
+def measure_memory(args: argparse.Namespace, line: Line, holding: bool) -> dict[str, Any]:
     """A warm-up cycle, the measured one and the same again, on a fresh server of each side (the fork's if it holds).
 
     The repeat shows whether what a cycle leaves behind is kept by the allocator for reuse (the next
     cycle fits in it) or leaked (it adds up).
     """
     found: dict[str, Any] = {"fork": None, "per_request_ratio": None, "after_release_ratio": None}
-    sides = [("stock", envs.stock_env())] + ([("fork", envs.fork_env())] if holding else [])
+    sides = [("stock", line.stock())] + ([("fork", line.fork())] if holding else [])
     for side, env in sides:
-        with process.running(env, environ=PATIENT) as server:
+        options, environ = line.patient(side)
+        with process.running(env, *options, environ=environ, script=line.script) as server:
             asyncio.run(measure.memory_cycle(server.url, 2, args.per_session, args.payload))
             cycle = asyncio.run(measure.memory_cycle(server.url, args.memory_sessions, args.per_session, args.payload))
             repeat = asyncio.run(measure.memory_cycle(server.url, args.memory_sessions, args.per_session, args.payload))
@@ -109,108 +209,246 @@ def measure_memory(args: argparse.Namespace, holding: bool) -> dict[str, Any]:
     return found
 
 
-def cpu_line(rate: dict[str, Any]) -> str:
+def measure_hot_path(args: argparse.Namespace, line: Line) -> dict[str, Any]:
+    pythons = {"stock": line.stock().python, "fork": line.fork().python}
+
+    def ratio(rounds: list[list[tuple[float, float]]]) -> Estimate:
+        # Requests per CPU second, fork over stock: stock's CPU per call over the fork's, batch by batch.
+        return stats.nested_median_ratio(rounds)
+
+    rounds = measure.hot_path(
+        pythons,
+        args.hot_path_calls,
+        args.hot_path_batches,
+        args.hot_path_rounds,
+        most_rounds=args.hot_path_most_rounds,
+        # Narrow enough to tell 0.99 from 1.
+        settled=lambda found: ratio(found).half_width <= HOT_PATH_GOAL_PRECISION,
+    )
+    estimate = ratio(rounds)
+    counts = measure.calls_per_request(pythons, 2000)
+    names = sorted(set(counts["stock"]) | set(counts["fork"]))
+    added = {name: counts["fork"].get(name, 0) - counts["stock"].get(name, 0) for name in names}
+    return {
+        "calls": args.hot_path_calls,
+        "batches": args.hot_path_batches,
+        "rounds": len(rounds),
+        "cpu_per_call_seconds": {
+            side: statistics.median(turn[index] for found in rounds for turn in found)
+            for index, side in enumerate(pythons)
+        },
+        "turns": rounds,
+        "ratio": estimate,
+        "precise": estimate.half_width <= HOT_PATH_GOAL_PRECISION,
+        "function_calls_per_request": {side: sum(found.values()) for side, found in counts.items()},
+        # What the fork calls more (or less) often per request, by function: exact, whatever the load.
+        "fork_adds": {name: round(more, 2) for name, more in added.items() if abs(more) >= 0.01},
+    }
+
+
+def progress(what: str) -> None:
+    print(f"bench: {what} ({time.monotonic() - STARTED:.0f} s so far)", file=sys.stderr, flush=True)
+
+
+STARTED = time.monotonic()
+
+
+# The report.
+
+
+def show(estimate: Estimate | None, goal: float | None = None, at_least: bool = True) -> str:
+    if estimate is None:
+        return "n/a"
+    text = estimate.show()
+    return f"{text}   goal {stats.verdict(estimate, goal, at_least)}" if goal is not None else text
+
+
+def steady_lines(rate: dict[str, Any]) -> list[str]:
+    rounds = len(rate["rounds"]["stock"])
+    lines = [
+        f"steady state over loopback, tools/call on {rate['sessions']} initialized sessions "
+        f"({rounds} rounds of {rate['round_seconds']:g} s per server, in ABBA order)",
+        f"  stock {rate['median']['stock']:.0f}/s, fork {rate['median']['fork']:.0f}/s",
+        f"  fork/stock {show(rate['ratio'], THROUGHPUT_GOAL)}",
+    ]
     cpu = rate["cpu_per_call_seconds"]
     if rate["cpu_ratio"] is None:
-        return "  server CPU per call: n/a (no /proc here)"
-    return (
-        f"  server CPU per call: stock {cpu['stock'] * 1000:.2f} ms, fork {cpu['fork'] * 1000:.2f} ms; "
-        f"calls per CPU second fork/stock {rate['cpu_ratio']:.3f}   "
-        f"goal {verdict(rate['cpu_ratio'], THROUGHPUT_GOAL, at_least=True)}"
-    )
-
-
-def verdict(value: float | None, goal: float, at_least: bool) -> str:
-    if value is None:
-        return "n/a"
-    met = value >= goal if at_least else value <= goal
-    return f"{'>=' if at_least else '<='} {goal:.2f}: {'met' if met else 'MISSED'}"
-
-
-def report(figures: dict[str, Any]) -> str:
-    speed, memory = figures["speed"], figures["memory"]
-    features = speed["features"]
-    rate, first = speed["throughput"], speed["first_call"]
-    ms = {name: value * 1000 for name, value in first["median_seconds"].items()}
-    lines = [
-        f"stock mcp {features['stock']['mcp_version']} vs fork {features['fork']['mcp_version']}: the race server "
-        f"(380 tools) over SSE on 127.0.0.1, {os.cpu_count()} cores, {figures['seconds']:.0f} s",
-        f"load average (1 min) at start {figures['load'][0]:.1f}, at end {figures['load'][1]:.1f}: "
-        "the figures mean something on a quiet machine only",
-        "",
-        f"steady state, tools/call on {rate['sessions']} initialized sessions "
-        f"(median of {len(rate['rounds']['stock'])} rounds of {rate['round_seconds']:g} s each)",
-        f"  stock {rate['median']['stock']:.0f}/s, fork {rate['median']['fork']:.0f}/s",
-        f"  fork/stock {rate['ratio']:.3f} (median of the rounds' ratios; "
-        f"ratio of the medians {rate['ratio_of_medians']:.3f})   "
-        f"goal {verdict(rate['ratio'], THROUGHPUT_GOAL, at_least=True)}",
-        f"  rounds: stock {', '.join(f'{r:.0f}' for r in rate['rounds']['stock'])}; "
-        f"fork {', '.join(f'{r:.0f}' for r in rate['rounds']['fork'])}",
-        cpu_line(rate),
-        "",
-        f"first tools/call result after the endpoint event (median of {first['samples']} fresh sessions each)",
-        f"  stock, client waiting for each answer: {ms['stock, waiting']:.2f} ms",
-        f"  fork, client waiting for each answer:  {ms['fork, waiting']:.2f} ms "
-        f"({first['waiting_ratio']:.2f} of stock)",
-    ]
-    if first["ratio"] is None:
-        lines.append("  fork, pipelining client: n/a (this build of the fork lacks patch 0002)")
+        lines.append("  server CPU per call: n/a (no /proc here)")
     else:
         lines += [
-            f"  fork, pipelining client:               {ms['fork, pipelined']:.2f} ms",
-            f"  fork pipelined / stock waiting {first['ratio']:.3f}   "
-            f"goal {verdict(first['ratio'], FIRST_CALL_GOAL, at_least=False)}",
+            f"  server CPU per call: stock {cpu['stock'] * 1000:.2f} ms, fork {cpu['fork'] * 1000:.2f} ms",
+            f"  calls per server CPU second fork/stock {show(rate['cpu_ratio'], THROUGHPUT_GOAL)}",
         ]
+    lines.append(
+        f"  intervals within +-{PRECISION:.0%}"
+        if rate["precise"]
+        else f"  the machine was too noisy: an interval is wider than +-{PRECISION:.0%} after {rounds} rounds"
+    )
+    return lines
+
+
+def first_call_lines(first: dict[str, Any]) -> list[str]:
+    rows = first["rows"]
+    lines = [
+        "first tools/call result after the endpoint event, through the latency proxy "
+        f"(median of {min(r['samples'] for r in rows)} or more fresh sessions per kind and round trip)",
+        "  a waiting client sends initialized and tools/call once initialize is answered; a pipelining one "
+        "sends all three at once",
+        f"  {'round trip':>10}  {'stock waiting':>13}  {'fork waiting':>12}  {'fork pipelining':>15}  "
+        "pipelining fork / waiting stock   waiting fork / waiting stock",
+    ]
+    for row in rows:
+        ms = {name: value * 1000 for name, value in row["median_seconds"].items()}
+        goal = FIRST_CALL_GOAL if row["round_trip_ms"] == FIRST_CALL_GOAL_ROUND_TRIP_MS else None
+        pipelining = f"{ms['fork, pipelining']:.1f} ms" if "fork, pipelining" in ms else "n/a"
+        lines.append(
+            f"  {row['round_trip_ms']:>7g} ms  {ms['stock, waiting']:>10.1f} ms  {ms['fork, waiting']:>9.1f} ms  "
+            f"{pipelining:>15}  {show(row['ratio']):<31}   {show(row['waiting_ratio'])}"
+        )
+        if goal is not None:
+            lines.append(
+                f"  {'':>10}  at {row['round_trip_ms']:g} ms, pipelining fork / waiting stock goal "
+                f"{stats.verdict(row['ratio'], goal, at_least=False)}"
+            )
+    reconnect = first["reconnect"]
+    if reconnect is not None:
+        lines += [
+            "",
+            f"the call after an SSE reconnect, {reconnect['round_trip_ms']:g} ms round trip: a new event stream, "
+            "then tools/call with MCP-Protocol-Version and no initialize",
+        ]
+        for side in ("stock", "fork"):
+            found = reconnect[side]
+            answers = ", ".join(f"{answer} x {count}" for answer, count in found["answers"].items())
+            lines.append(f"  {side}: {answers}; answered after {found['median_seconds'] * 1000:.1f} ms (median)")
+    return lines
+
+
+def hot_path_lines(hot: dict[str, Any]) -> list[str]:
+    cpu, calls = hot["cpu_per_call_seconds"], hot["function_calls_per_request"]
+    return [
+        f"hot path in one process: {hot['calls']} initialized tools/call through Server.run over in-memory "
+        f"streams; {hot['rounds']} pairs of runs, stock's and the fork's {hot['batches']} batches taking turns",
+        f"  CPU per request: stock {cpu['stock'] * 1e6:.1f} us, fork {cpu['fork'] * 1e6:.1f} us",
+        f"  requests per CPU second fork/stock {show(hot['ratio'], HOT_PATH_GOAL)}",
+        f"  interval within +-{HOT_PATH_GOAL_PRECISION:.0%}"
+        if hot["precise"]
+        else f"  the machine was too noisy: the interval is wider than +-{HOT_PATH_GOAL_PRECISION:.0%} "
+        f"after {hot['rounds']} pairs of runs",
+        f"  Python function calls per request (counted, no noise): stock {calls['stock']:.1f}, "
+        f"fork {calls['fork']:.1f}; the fork's differences:",
+        *(f"    {more:+.2f} {name}" for name, more in hot["fork_adds"].items()),
+    ]
+
+
+def memory_lines(memory: dict[str, Any]) -> list[str]:
     stock, fork = memory["stock"], memory["fork"]
-    lines += [
-        "",
+    lines = [
         f"requests before initialize: {stock['requests']} tools/call ({stock['payload_bytes']} B argument each) "
-        f"in {stock['sessions']} sessions, then initialize; resident memory after the server's gc.collect()",
+        f"in {stock['sessions']} sessions, then initialize; resident memory after the server's gc.collect() "
+        "(one cycle: no interval)",
         f"  stock, per request while the session waits: {stock['per_request_bytes'] / KIB:.1f} KiB "
-        f"(answered -32602 at once, and kept)",
+        f"(answered -32602 at once)",
         f"  stock, after initialize (sessions open): {stock['after_release_bytes'] / MIB:.1f} MiB, "
         f"{stock['kept_after_release']} requests kept",
         f"  stock, after the sessions closed: {stock['after_close_bytes'] / MIB:.1f} MiB over before they opened; "
         f"{stock['repeat_growth_bytes'] / MIB:+.1f} MiB after the same cycle again",
     ]
     if fork is None:
-        lines.append("  fork: n/a (this build of the fork lacks patch 0002)")
-    else:
+        return [*lines, "  fork: n/a (this build of the fork lacks patch 0002)"]
+    return [
+        *lines,
+        f"  fork, per request while held: {fork['per_request_bytes'] / KIB:.1f} KiB "
+        f"({memory['per_request_ratio']:.2f} of stock's)",
+        f"  fork, after initialize served them (sessions open): {fork['after_release_bytes'] / MIB:.1f} MiB, "
+        f"{fork['kept_after_release']} requests kept, {fork['answered_ok']} served",
+        f"  fork, after the sessions closed: {fork['after_close_bytes'] / MIB:.1f} MiB over before they opened; "
+        f"{fork['repeat_growth_bytes'] / MIB:+.1f} MiB after the same cycle again",
+        "  (the allocator need not return to the system what it freed)",
+    ]
+
+
+def report(figures: dict[str, Any]) -> str:
+    lines = [
+        f"{figures['cores']} cores, {figures['seconds']:.0f} s; load average (1 min) at start "
+        f"{figures['load'][0]:.1f}, at end {figures['load'][1]:.1f}",
+        "a ratio is printed as value [95 % interval], bootstrapped over the rounds or sessions; a goal is met "
+        "or missed only when the whole interval lies on one side of it",
+    ]
+    for name, found in figures["lines"].items():
+        features = found["features"]
         lines += [
-            f"  fork, per request while held: {fork['per_request_bytes'] / KIB:.1f} KiB "
-            f"({memory['per_request_ratio']:.2f} of stock's)",
-            f"  fork, after initialize served them (sessions open): {fork['after_release_bytes'] / MIB:.1f} MiB, "
-            f"{fork['kept_after_release']} requests kept, {fork['answered_ok']} served",
-            f"  fork, after the sessions closed: {fork['after_close_bytes'] / MIB:.1f} MiB over before they opened; "
-            f"{fork['repeat_growth_bytes'] / MIB:+.1f} MiB after the same cycle again",
-            "  (the allocator need not return to the system what it freed)",
+            "",
+            f"== {name}: stock mcp {features['stock']['mcp_version']} vs fork {features['fork']['mcp_version']}, "
+            "the race server (380 tools) over SSE on 127.0.0.1 ==",
         ]
+        for part, describe in (
+            ("steady", steady_lines),
+            ("first_call", first_call_lines),
+            ("hot_path", hot_path_lines),
+            ("memory", memory_lines),
+        ):
+            if part in found:
+                lines += ["", *describe(found[part])]
     return "\n".join(lines)
+
+
+def numbers(text: str, kind: type = float) -> list[Any]:
+    return [kind(item) for item in text.split(",") if item]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=8, help="initialized sessions for the throughput")
-    parser.add_argument("--round-seconds", type=float, default=2.0, help="length of a throughput round")
-    parser.add_argument("--rounds", type=int, default=10, help="throughput rounds per server")
-    parser.add_argument("--samples", type=int, default=60, help="fresh sessions per first-call kind, at most")
-    parser.add_argument("--first-call-seconds", type=float, default=45.0, help="time for the first-call samples")
+    parser.add_argument("--lines", type=lambda t: t.split(","), default=list(LINES), help="v1.x,v2.x (default both)")
+    parser.add_argument("--only", type=lambda t: t.split(","), default=list(PARTS), help=f"of {','.join(PARTS)}")
+    parser.add_argument("--sessions", type=int, default=8, help="initialized sessions for the steady state")
+    parser.add_argument("--round-seconds", type=float, default=2.0, help="length of a steady-state round")
+    parser.add_argument("--rounds", type=int, default=10, help="steady-state rounds per server, at least")
+    parser.add_argument(
+        "--most-rounds",
+        type=int,
+        default=30,
+        help=f"steady-state rounds, at most, until within +-{PRECISION * 100:g} %%",
+    )
+    parser.add_argument(
+        "--round-trips", type=numbers, default=[0.0, 20.0, 50.0], help="the proxy's round trips in ms (0,20,50)"
+    )
+    parser.add_argument("--samples", type=int, default=40, help="fresh sessions per first-call kind, at most")
+    parser.add_argument("--first-call-seconds", type=float, default=40.0, help="time for them, per round trip")
+    parser.add_argument("--reconnect-round-trip", type=float, default=20.0, help="round trip of the reconnect row")
+    parser.add_argument("--reconnect-samples", type=int, default=5, help="reconnected sessions per server, at most")
+    parser.add_argument("--reconnect-seconds", type=float, default=15.0, help="time for them")
+    parser.add_argument("--hot-path-calls", type=int, default=10_000, help="tools/call per hot-path run")
+    parser.add_argument("--hot-path-batches", type=int, default=50, help="hot-path batches per run, taking turns")
+    parser.add_argument("--hot-path-rounds", type=int, default=6, help="hot-path runs per side, at least")
+    parser.add_argument(
+        "--hot-path-most-rounds",
+        type=int,
+        default=10,
+        help=f"hot-path runs per side, at most, until within +-{HOT_PATH_GOAL_PRECISION * 100:g} %%",
+    )
     parser.add_argument("--memory-sessions", type=int, default=16, help="sessions of the memory cycle")
     parser.add_argument("--per-session", type=int, default=32, help="requests before initialize per session")
     parser.add_argument("--payload", type=int, default=1024, help="bytes of each such request's argument")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON instead of the table")
     args = parser.parse_args(argv)
-    started, load = time.monotonic(), os.getloadavg()[0]
-    print("bench: throughput and first call, stock and fork side by side", file=sys.stderr, flush=True)
-    speed = measure_speed(args)
-    print(f"bench: memory ({time.monotonic() - started:.0f} s so far)", file=sys.stderr, flush=True)
-    figures: dict[str, Any] = {
-        "speed": speed,
-        "memory": measure_memory(args, holding=speed["features"]["fork"]["pending_settings"]),
-    }
-    figures["seconds"] = time.monotonic() - started
+    unknown = set(args.lines) - set(LINES) or set(args.only) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    load = os.getloadavg()[0]
+    figures: dict[str, Any] = {"cores": os.cpu_count(), "lines": {}}
+    for name in args.lines:
+        line = LINES[name]
+        found = figures["lines"][name] = measure_servers(args, line)
+        if "hotpath" in args.only:
+            progress(f"{name}: hot path")
+            found["hot_path"] = measure_hot_path(args, line)
+        if "memory" in args.only:
+            progress(f"{name}: memory")
+            found["memory"] = measure_memory(args, line, holding=found["features"]["fork"]["pending_settings"])
+    figures["seconds"] = time.monotonic() - STARTED
     figures["load"] = [load, os.getloadavg()[0]]
-    print(json.dumps(figures, indent=2) if args.json else report(figures))
+    print(json.dumps(figures, indent=2, default=Estimate.as_dict) if args.json else report(figures))
     return 0
 
 

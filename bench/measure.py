@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -93,12 +95,23 @@ async def calls_per_second(
 
 
 async def throughput(
-    servers: dict[str, tuple[str, int]], sessions: int, round_seconds: float, rounds: int
+    servers: dict[str, tuple[str, int]],
+    sessions: int,
+    round_seconds: float,
+    rounds: int,
+    *,
+    most_rounds: int | None = None,
+    settled: Callable[[Throughput], bool] = lambda _: True,
 ) -> Throughput:
     """`servers` maps a side to its url and process id. Rounds alternate between the servers in ABBA
-    order, so a drift of the machine hits both alike."""
+    order, so a drift of the machine hits both alike.
+
+    After `rounds`, more rounds are taken two at a time (a whole ABBA) until `settled` says the figures
+    are precise enough, at most `most_rounds` in all.
+    """
+    most_rounds = max(rounds, most_rounds or rounds)
     result = Throughput({side: [] for side in servers}, {side: [] for side in servers})
-    deadline = Deadline(120.0 + 2 * len(servers) * (rounds + 1) * round_seconds)
+    deadline = Deadline(120.0 + 2 * len(servers) * (most_rounds + 1) * round_seconds)
     async with clients.http_clients("pool") as http, contextlib.AsyncExitStack() as stack:
         opened: dict[str, list[Connection]] = {}
         for side, (url, _) in servers.items():
@@ -109,7 +122,9 @@ async def throughput(
             opened[side] = list(await asyncio.gather(*(initialized(c) for c in connections)))
             await calls_per_second(opened[side], round_seconds, f"warm-{side}")
         sides = list(servers)
-        for index in range(rounds):
+        for index in range(most_rounds):
+            if index >= rounds and index % 2 == 0 and settled(result):
+                break
             order = sides if index % 2 == 0 else sides[::-1]
             for side in order:
                 pid = servers[side][1]
@@ -128,11 +143,20 @@ FirstCall = Callable[[Connection, str], Awaitable[float]]
 
 
 async def waiting_first_call(conn: Connection, trace: str) -> float:
-    """A compliant client: initialize, wait for its answer, initialized, tools/call."""
+    """A compliant client: initialize, wait for its answer, then initialized and tools/call.
+
+    The notification has no answer to wait for, so both POSTs leave at once (the notification's first, as
+    tasks start in creation order): two round trips, the fewest a client that waits for initialize spends.
+    """
     started = time.perf_counter()
-    await initialized(conn)
-    require_ok(await conn.call_tool(trace), "first call")
-    return time.perf_counter() - started
+    require_ok(await conn.initialize(), "initialize")
+    notified = asyncio.create_task(conn.notify("notifications/initialized"))
+    call = asyncio.create_task(conn.call_tool(trace))
+    outcome = await call
+    elapsed = time.perf_counter() - started
+    require_ok(outcome, "first call")
+    await notified
+    return elapsed
 
 
 async def pipelined_first_call(conn: Connection, trace: str) -> float:
@@ -167,6 +191,136 @@ async def first_calls(kinds: dict[str, tuple[str, FirstCall]], samples: int, sec
     return times
 
 
+# Reconnect: a client whose event stream broke opens a new one and goes on where it was.
+
+# What a client that negotiated this version sends with every POST (the Streamable HTTP transport's header).
+RECONNECT_HEADERS = {"MCP-Protocol-Version": clients.INITIALIZE_PARAMS["protocolVersion"]}
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """One reconnected session's tools/call: how long from the endpoint event to its answer, and the answer."""
+
+    seconds: float
+    outcome: Outcome
+
+    @property
+    def answer(self) -> str:
+        """ok, or the error code and reason, e.g. `-31000 timeout`."""
+        if self.outcome.ok or self.outcome.result != "error":
+            return self.outcome.result
+        return f"{self.outcome.code} {self.outcome.reason}" if self.outcome.reason else str(self.outcome.code)
+
+
+async def reconnects(urls: dict[str, str], samples: int, seconds: float) -> dict[str, list[Reconnect]]:
+    """Up to `samples` reconnected sessions per server (name: url), taking turns, for at most `seconds`
+    (at least one turn): a new event stream, then a tools/call with the MCP-Protocol-Version header and
+    no initialize, as a client that had initialized before its stream broke sends it.
+
+    Today stock answers it -32602 and the fork holds it until the hold times out; a server that resumes
+    sessions serves it.
+    """
+    found: dict[str, list[Reconnect]] = {name: [] for name in urls}
+    deadline = Deadline(seconds + 2 * ANSWER_TIMEOUT)
+    budget = Deadline(seconds)
+    streams = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), limits=httpx.Limits(max_connections=None))
+    posts = httpx.AsyncClient(timeout=10.0, headers=RECONNECT_HEADERS)
+    async with streams, posts:
+        for url in urls.values():
+            # Opens the keep-alive connection the POSTs reuse, so that no sample pays for a TCP handshake.
+            (await posts.get(f"{url}/debug")).raise_for_status()
+        http = clients.Clients(streams, posts)
+        for index in range(samples):
+            if index and budget.passed:
+                break
+            for name, url in urls.items():
+                async with Connection(url, http, deadline, ANSWER_TIMEOUT) as conn:
+                    started = time.perf_counter()
+                    outcome = await conn.call_tool(f"reconnect-{name}-{index}")
+                    found[name].append(Reconnect(time.perf_counter() - started, outcome))
+    return found
+
+
+# The hot path alone: bench/hotpath.py in each server venv, stock and fork taking turns.
+
+HOT_PATH_SCRIPT = Path(__file__).resolve().parent / "hotpath.py"
+HOT_PATH_SECONDS = 60.0  # a child ends within seconds once told to stop; a hang must not stall the benchmark
+
+
+def lockstep_round(pythons: dict[str, Path], calls: int, batches: int, warm_up: int) -> list[tuple[float, float]]:
+    """One process per side (two sides) running bench/hotpath.py --lockstep, their batches taking turns in ABBA
+    order; returns each turn's CPU seconds per call, in the order of `pythons`."""
+    started = {
+        side: subprocess.Popen(
+            [str(python), str(HOT_PATH_SCRIPT), "--lockstep", "--calls", str(calls), "--batches", str(batches)]
+            + ["--warm-up", str(warm_up)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for side, python in pythons.items()
+    }
+    sides = list(started)
+    turns: list[tuple[float, float]] = []
+    try:
+        for index in range(batches):
+            found = {}
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                child = started[side]
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                # Bounded: the child fails within its answer timeout if the server hangs, and then this reads EOF.
+                line = child.stdout.readline()
+                if not line:
+                    raise BenchError(
+                        f"{side}: bench/hotpath.py --lockstep ended early:\n{child.communicate()[1][-3000:]}"
+                    )
+                batch = json.loads(line)
+                found[side] = batch["cpu_seconds"] / batch["calls"]
+            turns.append((found[sides[0]], found[sides[1]]))
+    finally:
+        for child in started.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.communicate("", timeout=HOT_PATH_SECONDS)  # an empty line: stop
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return turns
+
+
+def hot_path(
+    pythons: dict[str, Path],
+    calls: int,
+    batches: int,
+    rounds: int,
+    *,
+    most_rounds: int | None = None,
+    settled: Callable[[list[list[tuple[float, float]]]], bool] = lambda _: True,
+) -> list[list[tuple[float, float]]]:
+    """Rounds of `lockstep_round` (a fresh pair of processes each, as a run's memory layout is its own):
+    `rounds`, then more until `settled`, at most `most_rounds`."""
+    found: list[list[tuple[float, float]]] = []
+    for index in range(max(rounds, most_rounds or rounds)):
+        if index >= rounds and settled(found):
+            break
+        found.append(lockstep_round(pythons, calls, batches, warm_up=500))
+    return found
+
+
+def calls_per_request(pythons: dict[str, Path], calls: int) -> dict[str, dict[str, float]]:
+    """Each side's Python function calls per initialized tools/call, by function (bench/hotpath.py --count-calls)."""
+    found = {}
+    for side, python in pythons.items():
+        command = [str(python), str(HOT_PATH_SCRIPT), "--count-calls", "--calls", str(calls)]
+        ran = subprocess.run(command, capture_output=True, text=True, timeout=HOT_PATH_SECONDS)
+        if ran.returncode:
+            raise BenchError(f"{side}: bench/hotpath.py --count-calls failed:\n{ran.stderr[-3000:]}")
+        found[side] = json.loads(ran.stdout.splitlines()[-1])["calls_per_request"]
+    return found
+
+
 # Memory: requests that arrive before initialize, held (fork) or answered and kept (stock).
 
 
@@ -196,7 +350,7 @@ async def memory_cycle(url: str, sessions: int, per_session: int, payload_bytes:
     """Open `sessions` sessions, POST `per_session` tool calls in each before initialize, then initialize.
 
     Steps: `before` (no session of the cycle open), `opened` (sessions open, nothing sent), `holding`
-    (every call accepted and held, or on stock answered and kept), `released` (every session initialized
+    (every call accepted and held, or on stock answered, and kept by stock 1.x), `released` (every session initialized
     and every call answered, sessions still open), `closed` (every session gone). Each after the
     server's garbage collection.
     """
@@ -222,7 +376,14 @@ async def memory_cycle(url: str, sessions: int, per_session: int, payload_bytes:
             pending = await asyncio.gather(*sends)
             if any(p.status != 202 for p in pending):
                 raise BenchError("a premature tools/call was not accepted")
-            await wait_for(debug, url, lambda f: f["held"] + f["in_flight"] >= cycle.requests, 60.0)
+            # Every request held (the fork; 2.x counts a held request in flight too), or kept (stock 1.x), or
+            # answered (stock 2.x forgets what it rejected).
+            await wait_for(
+                debug,
+                url,
+                lambda f: max(f["held"], f["in_flight"]) >= cycle.requests or all(p.answer.done() for p in pending),
+                60.0,
+            )
             cycle.steps["holding"] = await figures(debug, url)
             await asyncio.gather(*(initialized(c) for c in connections))
             outcomes = await asyncio.gather(*(p.outcome() for p in pending))
