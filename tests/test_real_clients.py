@@ -52,8 +52,8 @@ def require_hint(server: Server) -> str:
     return endpoint
 
 
-def typescript_client() -> list[str]:
-    """The command that runs tests/clients/sdk_client.mjs beside an installed @modelcontextprotocol/sdk."""
+def typescript_client(script: str = "sdk_client.mjs") -> list[str]:
+    """The command that runs tests/clients/`script` beside an installed @modelcontextprotocol/sdk."""
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node and npm, "the TypeScript client needs node and npm on PATH"
     home = upstream.cache_dir() / "node" / f"sdk-{TYPESCRIPT_SDK_VERSION}"
@@ -71,8 +71,8 @@ def typescript_client() -> list[str]:
         shutil.rmtree(home, ignore_errors=True)
         partial.rename(home)
     # Run from beside node_modules: ES modules resolve packages from the script's own folder.
-    shutil.copyfile(CLIENTS / "sdk_client.mjs", home / "sdk_client.mjs")
-    return [node, str(home / "sdk_client.mjs")]
+    shutil.copyfile(CLIENTS / script, home / script)
+    return [node, str(home / script)]
 
 
 def python_client(env: envs.Env) -> list[str]:
