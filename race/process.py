@@ -1,4 +1,5 @@
-"""Start race/server.py in a server venv, find its port, read its /debug route, stop it."""
+"""Start race/server.py in a server venv (on a free port or a given one), find its port, read its /debug route,
+stop it."""
 
 from __future__ import annotations
 
@@ -89,12 +90,19 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 @contextlib.contextmanager
 def running(
-    env: Env, *options: str, environ: dict[str, str] | None = None, script: Path = SERVER_SCRIPT
+    env: Env,
+    *options: str,
+    environ: dict[str, str] | None = None,
+    script: Path = SERVER_SCRIPT,
+    port: int | None = None,
 ) -> Iterator[Server]:
     """A server on a free port of 127.0.0.1 with `options` (see race/server.py --help) and extra `environ`.
 
-    `script` runs another server script that takes --ready-file, e.g. race/fastmcp_server.py.
+    `script` runs another server script that takes --ready-file, e.g. race/fastmcp_server.py. `port`
+    listens on that port instead, e.g. to start a server again where a stopped one listened.
     """
+    if port is not None:
+        options = ("--port", str(port), *options)
     with tempfile.TemporaryDirectory(prefix=f"race-{env.name}-") as tmp:
         server = Server(env, Path(tmp), list(options), environ or {}, script)
         try:

@@ -3,14 +3,14 @@
 Run by path with a server venv's python (stock mcp or the fork); it imports only mcp, its
 dependencies and the sibling toolbox.py, never the `race` package:
 
-    python race/server.py --ready-file PATH [--pending-request-timeout S] [--max-pending-requests N]
-                          [--transport sse|http|http-stateless]
+    python race/server.py --ready-file PATH [--port N] [--pending-request-timeout S] [--max-pending-requests N]
+        [--no-resume-sessions] [--transport sse|http|http-stateless]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, FastMCP's
-default; `http-stateless`: FastMCP's `stateless_http=True`). It binds a free port, writes it to the
-ready file, and serves until SIGTERM. GET /debug reports
-memory, live sessions and requests in flight; GET /debug/executions lists every tool run with
-whether its session had received `initialize`.
+default; `http-stateless`: FastMCP's `stateless_http=True`). It binds a free port (or --port), writes
+it to the ready file, and serves until SIGTERM. GET /debug reports memory, live sessions and requests
+in flight; GET /debug/executions lists every tool run with whether its session had received
+`initialize`.
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ def features() -> dict[str, Any]:
 
 def build_server(args: Namespace) -> FastMCP:
     settings = pending_settings(args, PENDING_SETTINGS, lambda name: name in Settings.model_fields, features)
+    if not args.resume_sessions:
+        if not features()["resumes_sessions"]:
+            raise SystemExit(f"--no-resume-sessions given, but this mcp ({features()['mcp_version']}) never resumes")
+        settings["sse_resume_sessions"] = False
     stateless = args.transport == "http-stateless"
     server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless, **settings)
     toolbox.add_tools(server, record)

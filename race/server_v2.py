@@ -3,16 +3,17 @@
 Run by path with a v2.x server venv's python (stock mcp 2.3.0 or the fork's v2.x line); it imports
 only mcp, its dependencies and the sibling toolbox.py and serving.py, never the `race` package:
 
-    python race/server_v2.py --ready-file PATH [--pending-request-timeout S] [--max-pending-requests N]
-                             [--transport sse|http|http-stateless]
+    python race/server_v2.py --ready-file PATH [--port N] [--pending-request-timeout S] [--max-pending-requests N]
+        [--no-resume-sessions] [--transport sse|http|http-stateless]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, `http-stateless`:
 `streamable_http_app(stateless_http=True)`).
 
 mcp 2.x reads no settings from the environment, so the hold settings are flags here and go to
-`MCPServer(...)` as keyword arguments. The routes are race/server.py's: GET /debug and
-GET /debug/executions. In 2.x a connection is served by a `ServerRunner` (the per-request
-`ServerSession` lives only as long as its request), so the runners are what /debug counts.
+`MCPServer(...)` as keyword arguments, and --no-resume-sessions to `sse_app(resume_sessions=False)`.
+The routes are race/server.py's: GET /debug and GET /debug/executions. In 2.x a connection is served
+by a `ServerRunner` (the per-request `ServerSession` lives only as long as its request), so the
+runners are what /debug counts.
 """
 
 from __future__ import annotations
@@ -92,10 +93,20 @@ def build_server(args: Namespace) -> MCPServer:
     return server
 
 
+def sse_settings(args: Namespace) -> dict[str, Any]:
+    """`MCPServer.sse_app`'s keyword arguments from the command line: resume_sessions=False for
+    --no-resume-sessions (exits on an mcp without the setting)."""
+    if args.resume_sessions:
+        return {}
+    if not features()["resumes_sessions"]:
+        raise SystemExit(f"--no-resume-sessions given, but this mcp ({features()['mcp_version']}) never resumes")
+    return {"resume_sessions": False}
+
+
 def app(args: Namespace) -> Any:
     server = build_server(args)
     if args.transport == "sse":
-        return server.sse_app()
+        return server.sse_app(**sse_settings(args))
     return server.streamable_http_app(stateless_http=args.transport == "http-stateless")
 
 

@@ -45,13 +45,15 @@ def resident_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def serve(app: Any, ready_file: Path) -> None:
-    """Serve `app` on a free port of 127.0.0.1 until SIGTERM; write the port to `ready_file` once it listens."""
+def serve(app: Any, ready_file: Path, port: int = 0) -> None:
+    """Serve `app` on `port` of 127.0.0.1 (0: a free one) until SIGTERM; write the port to `ready_file` once it
+    listens."""
     # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off only on sockets that say they are TCP,
     # and with it on every response on a keep-alive connection waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # Also what lets a restarted server bind the port again while its predecessor's connections linger.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     original_startup = server.startup
@@ -120,13 +122,20 @@ TRANSPORTS = ("sse", "http", "http-stateless")
 
 
 def arguments(doc: str, *, pending: bool = False, transports: bool = False) -> argparse.Namespace:
-    """The command line of a server script: --ready-file; with `pending`, the hold settings' flags; with
-    `transports`, --transport (one of TRANSPORTS, default sse)."""
+    """The command line of a server script: --ready-file and --port; with `pending`, the hold settings' flags
+    and --no-resume-sessions; with `transports`, --transport (one of TRANSPORTS, default sse)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
+    parser.add_argument("--port", type=int, default=0, help="listen on this port of 127.0.0.1 (default: a free one)")
     if pending:
         parser.add_argument("--pending-request-timeout", type=float)
         parser.add_argument("--max-pending-requests", type=int)
+        parser.add_argument(
+            "--no-resume-sessions",
+            dest="resume_sessions",
+            action="store_false",
+            help="refuse a reconnected client's requests NOT_INITIALIZED session_lost instead of resuming its session",
+        )
     if transports:
         parser.add_argument("--transport", choices=TRANSPORTS, default="sse")
     return parser.parse_args()
@@ -144,4 +153,4 @@ def main(
     and serve the ASGI app `app(args)` builds until SIGTERM."""
     args = arguments(doc, pending=pending, transports=transports)
     track_sessions()
-    serve(app(args), args.ready_file)
+    serve(app(args), args.ready_file, args.port)

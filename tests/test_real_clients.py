@@ -51,14 +51,14 @@ def require_hint(server: Server) -> str:
     return endpoint
 
 
-def typescript_client() -> list[str]:
-    """The command that runs tests/clients/sdk_client.mjs beside an installed @modelcontextprotocol/sdk."""
+def typescript_client(script: str = "sdk_client.mjs") -> list[str]:
+    """The command that runs tests/clients/`script` beside an installed @modelcontextprotocol/sdk."""
     node = shutil.which("node")
     assert node, "the TypeScript client needs node and npm on PATH"
     home = npm_package("@modelcontextprotocol/sdk", TYPESCRIPT_SDK_VERSION)
     # Run from beside node_modules: ES modules resolve packages from the script's own folder.
-    shutil.copyfile(CLIENTS / "sdk_client.mjs", home / "sdk_client.mjs")
-    return [node, str(home / "sdk_client.mjs")]
+    shutil.copyfile(CLIENTS / script, home / script)
+    return [node, str(home / script)]
 
 
 def python_client(env: envs.Env) -> list[str]:
