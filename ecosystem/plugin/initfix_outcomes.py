@@ -59,7 +59,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def _message(report: pytest.BaseReport) -> str:
+    """The first line of the exception a test failed with; for a collection error, the last line."""
     crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(report.longrepr)
-    lines = text.strip().splitlines() or [""]
-    return lines[0][:_MESSAGE_CHARS]
+    if crash is not None:
+        return (crash.message.strip().splitlines() or [""])[0][:_MESSAGE_CHARS]
+    return (str(report.longrepr).strip().splitlines() or [""])[-1][:_MESSAGE_CHARS]
