@@ -4,7 +4,8 @@ Loaded into fastmcp's own test run (`-p initfix_outcomes`, this folder on PYTHON
 ecosystem/fastmcp_suites.py; the file is $INITFIX_OUTCOMES. Each line is flushed at once, so a run
 that is killed (a hang) still leaves what it saw: the ids collected, each test started, and the
 report of each phase that finished. Under pytest-xdist these hooks run in the controller, which
-receives every worker's reports. Standard library and pytest only.
+receives every worker's reports; the workers, which load the plugin too, write nothing. Standard
+library and pytest only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _MESSAGE_CHARS = 300
 
 
 def _write(record: dict[str, object]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the controller writes what every worker reports
+        return
     with open(os.environ["INITFIX_OUTCOMES"], "a", encoding="utf-8") as out:
         out.write(json.dumps(record) + "\n")
 
