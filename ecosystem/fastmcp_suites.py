@@ -176,35 +176,46 @@ def pytest_command(env: envs.Env, release: Release, args: list[str]) -> list[str
 
 
 def run_pytest(command: list[str], tree: Path, name: str, limit: float, stall: float) -> tuple[Path, float, str, Path]:
-    """Run `command` in `tree`, stopped after `limit` seconds, or after `stall` seconds in which no
-    test reported anything. Its process group is ended by its id; nothing else is touched."""
+    """Run `command` (a venv's python first) in `tree`, stopped after `limit` seconds, or after
+    `stall` seconds in which no test reported anything. Its process group is ended by its id;
+    nothing else is touched.
+
+    As under `uv run`, the venv is active: its bin/ comes first on PATH, so the suite's tests that
+    start `python` or `fastmcp` as a subprocess get the venv's.
+    """
     runs = work_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     outcomes, log = runs / f"{name}.jsonl", runs / f"{name}.log"
     outcomes.unlink(missing_ok=True)
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     environment |= {"PYTHONPATH": str(PLUGIN_DIR), "INITFIX_OUTCOMES": str(outcomes), "PY_COLORS": "0"}
+    bin_dir = Path(command[0]).parent
+    environment |= {"VIRTUAL_ENV": str(bin_dir.parent), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
             command, cwd=tree, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-        last_size, last_change, ended = -1, started, ""
-        while process.poll() is None:
-            time.sleep(1)
-            now = time.monotonic()
-            size = outcomes.stat().st_size if outcomes.exists() else 0
-            if size != last_size:
-                last_size, last_change = size, now
-            if now - started > limit:
-                ended = f"stopped after the overall limit of {limit:.0f} s"
-            elif now - last_change > stall:
-                ended = f"stopped: no test reported for {stall:.0f} s"
-            if ended:
-                _end_group(process)
-                break
-        ended = ended or f"exit {process.returncode}"
+        try:
+            ended = _watch(process, outcomes, started, limit, stall)
+        finally:  # also when this command is interrupted: its own session does not get the signal
+            _end_group(process)
     return outcomes, time.monotonic() - started, ended, log
+
+
+def _watch(process: subprocess.Popen[bytes], outcomes: Path, started: float, limit: float, stall: float) -> str:
+    last_size, last_change = -1, started
+    while process.poll() is None:
+        time.sleep(1)
+        now = time.monotonic()
+        size = outcomes.stat().st_size if outcomes.exists() else 0
+        if size != last_size:
+            last_size, last_change = size, now
+        if now - started > limit:
+            return f"stopped after the overall limit of {limit:.0f} s"
+        if now - last_change > stall:
+            return f"stopped: no test reported for {stall:.0f} s"
+    return f"exit {process.returncode}"
 
 
 def _end_group(process: subprocess.Popen[bytes]) -> None:
@@ -376,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reruns", type=int, default=40, help="most new failures rerun alone per release")
     parser.add_argument("-k", help="only the tests this pytest -k expression selects (for a quick check)")
     options = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that run_pytest ends its suite
     chosen = [r for r in RELEASES if r.version in (options.version or versions)]
     reports = [suite(release, options) for release in chosen]
     figures = json.dumps([asdict(r) for r in reports], indent=2)
