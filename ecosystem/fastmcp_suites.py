@@ -126,6 +126,7 @@ def read_outcomes(path: Path) -> dict[str, Outcome]:
     result = {}
     for nodeid in sorted(collected | started | set(phases)):
         reports = phases.get(nodeid, [])
+        # pytest-retry (fastmcp's flaky marks) logs each attempt but the last as "retried".
         failed = [r for r in reports if r["outcome"] == "failed"]
         ended = any(r["when"] in ("teardown", "collect") for r in reports)
         if nodeid in started and not ended:

@@ -6,6 +6,7 @@ The command itself runs fastmcp's suites for many minutes, so only the GitHub wo
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -92,6 +93,16 @@ def test_a_collection_error_is_a_failure_of_its_module(cache: Path) -> None:
     outcomes, _ = run(cache, "broken")
     assert outcomes["test_broken.py"].status == "failed"
     assert "no_such_module_here" in outcomes["test_broken.py"].message
+
+
+def test_a_test_that_passes_when_its_own_marks_retry_it_passed(tmp_path: Path) -> None:
+    records = [{"event": "start", "id": "t"}]
+    records += [
+        {"event": "report", "id": "t", "when": w, "outcome": o} for w, o in [("setup", "passed"), ("call", "retried")]
+    ]
+    records += [{"event": "report", "id": "t", "when": w, "outcome": "passed"} for w in ("call", "teardown")]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert suites.read_outcomes(tmp_path / "t.jsonl")["t"].status == "passed"
 
 
 def side(**statuses: str) -> Run:
