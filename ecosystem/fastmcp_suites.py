@@ -233,11 +233,22 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_suite(env: envs.Env, release: Release, tree: Path, name: str, options: argparse.Namespace) -> Run:
-    args = ["--numprocesses", str(options.workers), "--dist", "worksteal"] if options.workers > 1 else []
-    args += ["-k", options.k] if options.k else []
-    command = pytest_command(env, release, [*args, "tests"])
+    xdist = ["--numprocesses", str(options.workers), "--dist", "worksteal"] if options.workers > 1 else []
+    select = ["-k", options.k] if options.k else []
+    command = pytest_command(env, release, [*xdist, *select, "tests"])
     outcomes, seconds, ended, log = run_pytest(command, tree, name, options.limit, options.stall)
-    return Run(envs.installed(env, "mcp")[0], read_outcomes(outcomes), seconds, ended, str(log))
+    run = Run(envs.installed(env, "mcp")[0], read_outcomes(outcomes), seconds, ended, str(log))
+    # A run stopped by a hang, or aborted when xdist lost a worker, leaves tests it never reached:
+    # run those once more, so that one crash does not hide the rest of the suite.
+    left = [nodeid for nodeid, outcome in run.outcomes.items() if outcome.status == "not run"]
+    if left and seconds < options.limit:
+        command = pytest_command(env, release, [*xdist, *left])
+        outcomes, more, ended, _ = run_pytest(command, tree, f"{name}-rest", options.limit - seconds, options.stall)
+        rest = read_outcomes(outcomes)
+        run.outcomes.update({nodeid: rest[nodeid] for nodeid in left if nodeid in rest})
+        run.seconds += more
+        run.ended += f"; the {len(left)} tests it did not reach run again: {ended}"
+    return run
 
 
 def run_alone(env: envs.Env, release: Release, tree: Path, nodeid: str, name: str) -> str:
