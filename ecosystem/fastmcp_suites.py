@@ -63,8 +63,16 @@ RELEASES = [
     Release("4.1.6", "5e307ae4ac3048a1b586aac6fc31e08661141bb69b8a2b473070e5becae0176c", "v2.x", MARKERS_V4, ACTION),
     Release("4.2.3", "0c9d1739d59e89506489bea589dec6193d204ab86e9739333d6bb46c13476477", "v2.x", MARKERS_V4, ACTION),
 ]
+# Locked pins the package index does not serve (checked with pip), and what is installed instead,
+# on stock and fork alike; the report lists them. certifi's release was replaced by a .post1;
+# pydocket 0.29.1, for fastmcp's task tests, is not there, 0.27.2 is the newest that is.
+SUBSTITUTES = {
+    "3.4.11": {"certifi==2026.10.19": "certifi==2026.10.19.post1"},
+    "4.1.6": {"certifi==2026.10.19": "certifi==2026.10.19.post1"},
+    "4.2.3": {"certifi==2026.10.19": "certifi==2026.10.19.post1", "pydocket==0.29.1": "pydocket==0.27.2"},
+}
 PER_TEST_TIMEOUT = 5  # seconds, as fastmcp's CI passes --timeout
-RERUN_TIMEOUT = 120  # seconds for one test run alone, interpreter start included
+RERUN_TIMEOUT = 60  # seconds for one test run alone, interpreter start included
 
 
 def work_dir() -> Path:
@@ -91,10 +99,15 @@ def locked_requirements(release: Release, tree: Path) -> Path:
     command = [find_uv_bin(), "export", "--frozen", "--no-hashes", "--no-header", "--no-annotate"]
     command += ["--no-emit-package", "mcp", "--no-emit-package", "mcp-types"]
     exported = subprocess.run(command, cwd=tree, check=True, capture_output=True, text=True).stdout
+    substitutes = SUBSTITUTES.get(release.version, {})
     lines = [
         f"-e {(tree / line.removeprefix('-e ')).resolve()}" if line.startswith("-e .") else line
         for line in exported.splitlines()
     ]
+    missing = sorted(set(substitutes) - {line.split(" ;")[0] for line in lines})
+    if missing:
+        raise SystemExit(f"fastmcp {release.version}: its lock no longer pins {', '.join(missing)}; update SUBSTITUTES")
+    lines = [substitutes.get(line.split(" ;")[0], line) for line in lines]
     path = work_dir() / f"requirements-{release.version}.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -279,6 +292,8 @@ class Report:
     unchanged: list[Difference] = field(default_factory=list)
     only_stock: int = 0  # ids run on one side only (e.g. behind a hang)
     only_fork: int = 0
+    substituted: list[str] = field(default_factory=list)  # locked pins the index does not serve
+    error: str = ""  # why the release could not be run at all
 
     @property
     def regressions(self) -> int:
@@ -340,8 +355,21 @@ def suite(release: Release, options: argparse.Namespace) -> Report:
         runs[side] = run_suite(env, release, tree, f"{release.version}-{side}", options)
         print(f"  {_counts(summary(runs[side]))}", file=sys.stderr, flush=True)
     report = compare(release, runs["stock"], runs["fork"], options.workers)
+    report.substituted = [f"{locked} -> {used}" for locked, used in SUBSTITUTES.get(release.version, {}).items()]
     classify(report, release, tree, (stock_env, fork_env), options.reruns)
     return report
+
+
+def suite_or_error(release: Release, options: argparse.Namespace) -> Report:
+    """One release's report; a release whose environments cannot be built is reported as such, and
+    the others still run."""
+    try:
+        return suite(release, options)
+    except subprocess.CalledProcessError as error:
+        failed = Report(release.version, release.line, release.markers, options.workers)
+        failed.error = f"{' '.join(map(str, error.cmd))} exited {error.returncode}"
+        print(f"fastmcp {release.version}: {failed.error}", file=sys.stderr, flush=True)
+        return failed
 
 
 def _counts(side: dict[str, object]) -> str:
@@ -361,6 +389,11 @@ def render(reports: list[Report]) -> str:
     out = []
     for r in reports:
         out.append(f"fastmcp {r.version} on the fork's {r.line} line: -m {r.markers!r}, {r.workers} workers")
+        if r.error:
+            out += [f"  could not run: {r.error}", ""]
+            continue
+        if r.substituted:
+            out.append(f"  not on the index, on both sides instead: {', '.join(r.substituted)}")
         out.append(f"  {'':6}{'mcp':>20}" + "".join(f"{s:>9}" for s in STATUSES) + f"{'wall':>9}  end")
         for name, side in (("stock", r.stock), ("fork", r.fork)):
             cells = "".join(f"{side[s]:>9}" for s in STATUSES)
@@ -381,6 +414,9 @@ def render(reports: list[Report]) -> str:
         out.append("")
     out += ["| fastmcp | line | stock | fork | new (real) | fixed | unchanged | wall stock / fork |", "|---" * 8 + "|"]
     for r in reports:
+        if r.error:
+            out.append(f"| {r.version} | {r.line} | could not run | | | | | |")
+            continue
         walls = f"{_minutes(r.stock['seconds'])} / {_minutes(r.fork['seconds'])}"
         cells = [r.version, r.line, _short(r.stock), _short(r.fork), f"{len(r.new)} ({r.regressions})"]
         out.append("| " + " | ".join([*cells, str(len(r.fixed)), str(len(r.unchanged)), walls]) + " |")
@@ -395,17 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print every figure and difference as JSON")
     parser.add_argument("--workers", type=int, default=2, choices=[1, 2], help="pytest-xdist workers (default 2)")
     parser.add_argument("--limit", type=float, default=1800, help="seconds one suite run may take (default 1800)")
-    parser.add_argument("--stall", type=float, default=180, help="seconds with no test reported (default 180)")
+    parser.add_argument("--stall", type=float, default=60, help="seconds with no test reported (default 60)")
     parser.add_argument("--reruns", type=int, default=40, help="most new failures rerun alone per release")
     parser.add_argument("-k", help="only the tests this pytest -k expression selects (for a quick check)")
     options = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that run_pytest ends its suite
     chosen = [r for r in RELEASES if r.version in (options.version or versions)]
-    reports = [suite(release, options) for release in chosen]
+    reports = [suite_or_error(release, options) for release in chosen]
     figures = json.dumps([asdict(r) for r in reports], indent=2)
     (work_dir() / "report.json").write_text(figures + "\n", encoding="utf-8")
     print(figures if options.json else render(reports))
-    return 1 if any(r.regressions for r in reports) else 0
+    return 1 if any(r.regressions or r.error for r in reports) else 0
 
 
 if __name__ == "__main__":

@@ -132,3 +132,14 @@ def test_the_github_workflow_runs_every_release() -> None:
     job = workflow["jobs"]["fastmcp-suites"]
     assert job["strategy"]["matrix"]["fastmcp"] == [release.version for release in suites.RELEASES]
     assert "scripts/fastmcp-suites --version ${{ matrix.fastmcp }}" in [step.get("run") for step in job["steps"]]
+
+
+def test_a_release_that_could_not_run_is_reported_and_fails_the_command() -> None:
+    failed = suites.Report("4.2.3", "v2.x", suites.MARKERS_V4, 2, error="pip install exited 1")
+    rendered = suites.render([failed])
+    assert "could not run: pip install exited 1" in rendered
+    assert "| 4.2.3 | v2.x | could not run |" in rendered
+
+
+def test_every_substitute_names_a_release_the_command_runs() -> None:
+    assert set(suites.SUBSTITUTES) <= {release.version for release in suites.RELEASES}
