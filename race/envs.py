@@ -192,28 +192,49 @@ def fork_v2_sources() -> tuple[list[str], str]:
     return sources, f"fork-v2 {' '.join(sources)} {' '.join(digests)}"
 
 
-def fastmcp_env(version: str, on: str) -> Env:
-    """The standalone `fastmcp==version` installed on top of stock mcp or of the fork.
+def fastmcp_base(on: str) -> tuple[list[str], str]:
+    """What fastmcp goes on top of, as pip arguments, and a key that changes when it does.
 
     `on` names the base: "stock" or "fork" (v1.x, for fastmcp 2.x and 3.x), "stock-v2" or "fork-v2"
-    (v2.x, for fastmcp 4.x). Two pip installs, as a user adds fastmcp to an environment that already
-    pins mcp: fastmcp requires mcp>=1.24,<2 (4.x: mcp>=2.3,<3), which the fork's local version
-    satisfies, so pip must keep it.
+    (v2.x, for fastmcp 4.x).
     """
     if on == "stock":
-        base, key = [stock_requirement()], stock_requirement()
-    elif on == "fork":
+        return [stock_requirement()], stock_requirement()
+    if on == "fork":
         source, key = fork_source()
-        base = [source]
-    elif on == "stock-v2":
+        return [source], key
+    if on == "stock-v2":
         requirement = stock_requirement(V2_LINE)
-        base, key = [requirement], requirement
-    elif on == "fork-v2":
-        base, key = fork_v2_sources()
-    else:
-        raise ValueError(f"fastmcp goes on stock, fork, stock-v2 or fork-v2, not {on!r}")
+        return [requirement], requirement
+    if on == "fork-v2":
+        return fork_v2_sources()
+    raise ValueError(f"fastmcp goes on stock, fork, stock-v2 or fork-v2, not {on!r}")
+
+
+def fastmcp_env(version: str, on: str) -> Env:
+    """The standalone `fastmcp==version` installed on top of stock mcp or of the fork (`on`: see
+    `fastmcp_base`).
+
+    Two pip installs, as a user adds fastmcp to an environment that already pins mcp: fastmcp
+    requires mcp>=1.24,<2 (4.x: mcp>=2.3,<3), which the fork's local version satisfies, so pip must
+    keep it.
+    """
+    base, key = fastmcp_base(on)
     requirement = f"fastmcp=={version}"
     return ensure_layered(f"fastmcp-{version}-{on}", [base, [requirement]], f"{key} + {requirement}")
+
+
+def fastmcp_suite_env(version: str, on: str, requirements: Path) -> Env:
+    """fastmcp's own development environment for its test suite, on top of stock mcp or of the fork.
+
+    `requirements` is the release's uv.lock exported without mcp (and mcp-types), its own projects
+    as editable folders: installed with --no-deps, so every package is at the version the lock pins
+    and the base's mcp stays as it is.
+    """
+    base, key = fastmcp_base(on)
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    layers = [base, ["--no-deps", "-r", str(requirements)]]
+    return ensure_layered(f"fastmcp-suite-{version}-{on}", layers, f"{key} + fastmcp {version} lock {digest}")
 
 
 def client_env(requirement: str) -> Env:
