@@ -79,6 +79,14 @@ def work_dir() -> Path:
     return upstream.cache_dir() / "fastmcp-suites"
 
 
+# This invocation's outcomes and logs: two runs of the command at once must not share files.
+RUN_ID = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+def runs_dir() -> Path:
+    return work_dir() / "runs" / RUN_ID
+
+
 def source_tree(release: Release) -> Path:
     """The release's unpacked sdist in the cache, its CI's selection checked."""
     tree = work_dir() / f"fastmcp-{release.version}"
@@ -109,7 +117,9 @@ def locked_requirements(release: Release, tree: Path) -> Path:
         raise SystemExit(f"fastmcp {release.version}: its lock no longer pins {', '.join(missing)}; update SUBSTITUTES")
     lines = [substitutes.get(line.split(" ;")[0], line) for line in lines]
     path = work_dir() / f"requirements-{release.version}.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial = path.with_name(f"{path.name}.{os.getpid()}")  # another run may be reading it
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(partial, path)
     return path
 
 
@@ -197,7 +207,7 @@ def run_pytest(command: list[str], tree: Path, name: str, limit: float, stall: f
     As under `uv run`, the venv is active: its bin/ comes first on PATH, so the suite's tests that
     start `python` or `fastmcp` as a subprocess get the venv's.
     """
-    runs = work_dir() / "runs"
+    runs = runs_dir()
     runs.mkdir(parents=True, exist_ok=True)
     outcomes, log = runs / f"{name}.jsonl", runs / f"{name}.log"
     outcomes.unlink(missing_ok=True)
@@ -439,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [r for r in RELEASES if r.version in (options.version or versions)]
     reports = [suite_or_error(release, options) for release in chosen]
     figures = json.dumps([asdict(r) for r in reports], indent=2)
-    (work_dir() / "report.json").write_text(figures + "\n", encoding="utf-8")
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    (runs_dir() / "report.json").write_text(figures + "\n", encoding="utf-8")
     print(figures if options.json else render(reports))
     return 1 if any(r.regressions or r.error for r in reports) else 0
 
