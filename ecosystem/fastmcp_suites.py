@@ -237,7 +237,9 @@ def _watch(process: subprocess.Popen[bytes], outcomes: Path, started: float, lim
             last_size, last_change = size, now
         if now - started > limit:
             return f"stopped after the overall limit of {limit:.0f} s"
-        if now - last_change > stall:
+        # Collection (minutes for fastmcp 3.4.11 on a busy machine) writes nothing until it is done,
+        # so the stall bound starts with the first record; until then only the overall limit applies.
+        if last_size > 0 and now - last_change > stall:
             return f"stopped: no test reported for {stall:.0f} s"
     return f"exit {process.returncode}"
 
