@@ -19,6 +19,7 @@ import pytest
 
 from race import clients, envs, process
 from race.serving import TRANSPORTS
+from tests.test_fastmcp import FASTMCP_VERSIONS
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +28,8 @@ CLIENT_SCRIPT = Path(__file__).resolve().parent / "clients" / "fastmcp_client.py
 TOOL, ARGUMENTS = clients.CALL_TOOL
 TOOL_COUNT = 380
 CLIENT_SECONDS = 120
-# Every fastmcp release line users run, oldest and latest where a line has both, with the bases it runs
-# on: stock mcp and the fork of the line it requires.
-BASES = {
-    "2.14.5": ("stock", "fork"),
-    "3.2.4": ("stock", "fork"),
-    "3.4.11": ("stock", "fork"),
-    "4.1.6": ("stock-v2", "fork-v2"),
-    "4.2.3": ("stock-v2", "fork-v2"),
-}
+# Each fastmcp release the drop-in covers, on the bases it runs on: stock mcp and the fork of its line.
+BASES = {version: (line.stock, line.fork) for version, line in FASTMCP_VERSIONS.items()}
 PATHS = {"sse": "/sse", "http": "/mcp", "http-stateless": "/mcp"}
 
 
