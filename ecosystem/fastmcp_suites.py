@@ -322,6 +322,16 @@ def summary(run: Run) -> dict[str, object]:
 def compare(release: Release, stock: Run, fork: Run, workers: int) -> Report:
     report = Report(release.version, release.line, release.markers, workers, summary(stock), summary(fork))
     ran = ("passed", "failed", "hung", "skipped")
+    # A side that ran no test (stopped while collecting, or pytest could not start) proves nothing,
+    # and "0 new failures" would read as a pass.
+    empty = [
+        f"{name} ran no test ({run.ended})"
+        for name, run in (("stock", stock), ("fork", fork))
+        if not any(map(run.count, ran))
+    ]
+    if empty:
+        report.error = "; ".join(empty)
+        return report
     for nodeid in sorted(stock.outcomes.keys() | fork.outcomes.keys()):
         s = stock.outcomes.get(nodeid, Outcome("not run"))
         f = fork.outcomes.get(nodeid, Outcome("not run"))

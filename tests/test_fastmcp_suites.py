@@ -141,5 +141,14 @@ def test_a_release_that_could_not_run_is_reported_and_fails_the_command() -> Non
     assert "| 4.2.3 | v2.x | could not run |" in rendered
 
 
+def test_a_side_that_ran_no_test_fails_the_command_instead_of_showing_no_new_failure() -> None:
+    nothing = Run("1.30.0", {}, 61.0, "stopped: no test reported for 60 s", "")
+    report = suites.compare(suites.RELEASES[3], side(a="passed"), nothing, workers=2)
+    assert report.error == "fork ran no test (stopped: no test reported for 60 s)"
+    assert "| 4.1.6 | v2.x | could not run |" in suites.render([report])
+    report = suites.compare(suites.RELEASES[3], side(a="not run"), side(a="passed"), workers=2)
+    assert report.error.startswith("stock ran no test")
+
+
 def test_every_substitute_names_a_release_the_command_runs() -> None:
     assert set(suites.SUBSTITUTES) <= {release.version for release in suites.RELEASES}
