@@ -37,25 +37,22 @@ PATIENT_SECONDS = "60"
 
 @dataclass(frozen=True)
 class Line:
-    """One upstream line of the fork: its two server venvs, the race server script, and how to make the
-    fork's hold patient for the memory cycle (1.x reads FastMCP settings from the environment, which stock
-    ignores; 2.x takes only keyword arguments, so only the fork's server gets the flag)."""
+    """One upstream line of the fork: its two server venvs and the race server script."""
 
     name: str
     stock: Callable[[], Env]
     fork: Callable[[], Env]
     script: Path
-    patient_by_flag: bool
 
-    def patient(self, side: str) -> tuple[list[str], dict[str, str]]:
-        if not self.patient_by_flag:
-            return [], {"FASTMCP_PENDING_REQUEST_TIMEOUT": PATIENT_SECONDS}
-        return (["--pending-request-timeout", PATIENT_SECONDS] if side == "fork" else []), {}
+    def patient(self, side: str) -> list[str]:
+        """The server options that make the fork's hold patient for the memory cycle; stock has no such
+        setting (its server script exits when given one)."""
+        return ["--pending-request-timeout", PATIENT_SECONDS] if side == "fork" else []
 
 
 LINES = {
-    "v1.x": Line("v1.x", envs.stock_env, envs.fork_env, process.SERVER_SCRIPT, patient_by_flag=False),
-    "v2.x": Line("v2.x", envs.stock_v2_env, envs.fork_v2_env, process.SERVER_V2_SCRIPT, patient_by_flag=True),
+    "v1.x": Line("v1.x", envs.stock_env, envs.fork_env, process.SERVER_SCRIPT),
+    "v2.x": Line("v2.x", envs.stock_v2_env, envs.fork_v2_env, process.SERVER_V2_SCRIPT),
 }
 
 
@@ -184,8 +181,7 @@ def measure_memory(args: argparse.Namespace, line: Line, holding: bool) -> dict[
     found: dict[str, Any] = {"fork": None, "per_request_ratio": None, "after_release_ratio": None}
     sides = [("stock", line.stock())] + ([("fork", line.fork())] if holding else [])
     for side, env in sides:
-        options, environ = line.patient(side)
-        with process.running(env, *options, environ=environ, script=line.script) as server:
+        with process.running(env, *line.patient(side), script=line.script) as server:
             asyncio.run(measure.memory_cycle(server.url, 2, args.per_session, args.payload))
             cycle = asyncio.run(measure.memory_cycle(server.url, args.memory_sessions, args.per_session, args.payload))
             repeat = asyncio.run(measure.memory_cycle(server.url, args.memory_sessions, args.per_session, args.payload))

@@ -10,7 +10,7 @@ It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessi
 `streamable_http_app(stateless_http=True)`).
 
 mcp 2.x reads no settings from the environment, so the hold settings are flags here and go to
-`MCPServer(...)` as keyword arguments, and --no-resume-sessions to `sse_app(resume_sessions=False)`.
+`MCPServer`'s properties of the same names, and --no-resume-sessions to `sse_app(resume_sessions=False)`.
 The routes are race/server.py's: GET /debug and GET /debug/executions. In 2.x a connection is served
 by a `ServerRunner` (the per-request `ServerSession` lives only as long as its request), so the
 runners are what /debug counts.
@@ -37,7 +37,7 @@ from serving import add_debug_routes, pending_settings, record  # noqa: E402
 
 # By id: a runner is a dataclass, compared by value and so unhashable.
 RUNNERS: weakref.WeakValueDictionary[int, ServerRunner[Any]] = weakref.WeakValueDictionary()
-# Keyword arguments of the hold-and-serve patch; stock 2.3.0 has none of them.
+# MCPServer properties of the hold-and-serve patch; stock 2.3.0 has none of them.
 PENDING_SETTINGS = ("pending_request_timeout", "max_pending_requests")
 # The toolbox writes its tools for 1.x's bundled FastMCP; 2.x has the same Context under the new name.
 V2_CONTEXT = "from mcp.server.mcpserver import Context"
@@ -70,7 +70,7 @@ def features() -> dict[str, Any]:
         "mcp_version": importlib.metadata.version("mcp"),
         "mcp_types_version": importlib.metadata.version("mcp-types"),
         "not_initialized_code": getattr(mcp_types, "NOT_INITIALIZED", None),
-        "pending_settings": all(name in inspect.signature(MCPServer).parameters for name in PENDING_SETTINGS),
+        "pending_settings": all(isinstance(getattr(MCPServer, name, None), property) for name in PENDING_SETTINGS),
         "endpoint_hint": "init_required_hint" in inspect.signature(MCPServer.sse_app).parameters,
         "resumes_sessions": "resume_sessions" in inspect.signature(MCPServer.sse_app).parameters,
     }
@@ -86,7 +86,9 @@ def add_tools(server: MCPServer) -> int:
 
 def build_server(args: Namespace) -> MCPServer:
     settings = pending_settings(args, PENDING_SETTINGS, lambda name: features()["pending_settings"], features)
-    server = MCPServer("race", log_level="WARNING", **settings)
+    server = MCPServer("race", log_level="WARNING")
+    for name, value in settings.items():  # properties of MCPServer, not constructor arguments
+        setattr(server, name, value)
     add_tools(server)
 
     add_debug_routes(server, session_figures, features, settings=PENDING_SETTINGS)

@@ -91,7 +91,11 @@ def add_debug_routes(
             "features": features(),
         }
         if settings is not None:
-            figures["settings"] = {name: getattr(server.settings, name, None) for name in settings}
+            # FastMCP (1.x) records them in its settings; MCPServer (2.x) has them as properties.
+            figures["settings"] = {
+                name: getattr(server, name) if hasattr(server, name) else getattr(server.settings, name, None)
+                for name in settings
+            }
         return JSONResponse(figures)
 
     @server.custom_route("/debug/executions", methods=["GET"])

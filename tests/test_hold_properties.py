@@ -1,7 +1,10 @@
 """Property tests: a server session of the fork driven by arbitrary interleavings of initialize,
-notifications/initialized, requests, cancellations, pings, the passing of time and close.
+notifications/initialized, requests, cancellations, pings, the passing of time and close, its
+messages marked as SSE marks them (they may be reordered) or not, as every other transport.
 
 Each example is checked against a small model of the holding rules:
+- only requests marked `may_be_reordered` are held; unmarked ones before initialize are answered
+  NOT_INITIALIZED at once;
 - only answering `initialize` initializes the session: a `notifications/initialized` that arrives
   before it changes nothing (the session stays uninitialized and keeps holding);
 - no request other than ping reaches the app before the session has answered `initialize`, and
@@ -37,7 +40,7 @@ from trio.testing import MockClock
 from mcp import types
 from mcp.server.models import InitializationOptions
 from mcp.server.session import InitializationState, ServerSession
-from mcp.shared.message import SessionMessage
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.session import RequestResponder
 
 # Patch 0002 must be in the installed fork: without it this module fails to collect, loudly.
@@ -61,11 +64,19 @@ EXAMPLES = settings(max_examples=150, deadline=timedelta(seconds=2), database=No
 STALL_LIMIT = 10
 
 Action = tuple[str, int]
+# The answer's message where the advice is not to send initialize (patch 0002).
+NOT_INITIALIZED_MESSAGES = {
+    "too_many_pending": "Session not initialized: too many requests are already waiting for initialize",
+    "initialize_failed": "Session not initialized: initialize failed",
+}
 
 
-def request(request_id: int | str, method: str, params: dict[str, Any] | None = None) -> SessionMessage:
+def request(
+    request_id: int | str, method: str, params: dict[str, Any] | None = None, reordered: bool = True
+) -> SessionMessage:
     return SessionMessage(
-        types.JSONRPCMessage(types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=params))
+        types.JSONRPCMessage(types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=params)),
+        metadata=ServerMessageMetadata(may_be_reordered=reordered),
     )
 
 
@@ -77,9 +88,12 @@ def outcome(answer: types.JSONRPCResponse | types.JSONRPCError) -> str:
     if isinstance(answer, types.JSONRPCResponse):
         return "result"
     if answer.error.code == types.NOT_INITIALIZED:
-        assert answer.error.message == "Session not initialized: send initialize first"
         assert answer.error.data is not None
-        return f"not_initialized:{answer.error.data['reason']}"
+        reason = answer.error.data["reason"]
+        assert answer.error.message == NOT_INITIALIZED_MESSAGES.get(
+            reason, "Session not initialized: send initialize first"
+        )
+        return f"not_initialized:{reason}"
     if answer.error.code == types.INVALID_PARAMS:
         return "invalid_params"
     return f"error:{answer.error.code}"
@@ -91,6 +105,7 @@ class Model:
 
     timeout: float
     max_pending: int
+    reordered: bool = True
     now: float = 0
     initialized: bool = False
     held: list[tuple[int, float]] = field(default_factory=list[tuple[int, float]])
@@ -100,7 +115,7 @@ class Model:
     def request(self, request_id: int) -> None:
         if self.initialized:
             self.dispatch(request_id)
-        elif self.timeout == 0 or self.max_pending == 0:
+        elif not self.reordered or self.timeout == 0 or self.max_pending == 0:
             self.answers[request_id].append("not_initialized:not_initialized")
         elif len(self.held) >= self.max_pending:
             self.answers[request_id].append("not_initialized:too_many_pending")
@@ -165,8 +180,8 @@ def errors_logged() -> Iterator[list[logging.LogRecord]]:
 class Scenario:
     """One session under test, the client's ends of its streams, an app that answers everything, and the model."""
 
-    def __init__(self, timeout: float, max_pending: int) -> None:
-        self.model = Model(timeout=timeout, max_pending=max_pending)
+    def __init__(self, timeout: float, max_pending: int, reordered: bool) -> None:
+        self.model = Model(timeout=timeout, max_pending=max_pending, reordered=reordered)
         self.answers: dict[int, list[str]] = defaultdict(list)
         self.dispatched: list[int] = []
         self.synced: dict[str, anyio.Event] = {}
@@ -209,7 +224,7 @@ class Scenario:
             case "request":
                 request_id = self.new_id()
                 self.sent_requests.append(request_id)
-                await self.to_server.send(request(request_id, "tools/list"))
+                await self.to_server.send(request(request_id, "tools/list", reordered=self.model.reordered))
                 self.model.request(request_id)
             case "ping":
                 request_id = self.new_id()
@@ -245,8 +260,8 @@ class Scenario:
         assert [r.request_id for r in self.session._pending_requests] == [i for i, _ in self.model.held]
 
 
-async def run_scenario(actions: list[Action], timeout: float, max_pending: int, final: str) -> None:
-    scenario = Scenario(timeout, max_pending)
+async def run_scenario(actions: list[Action], timeout: float, max_pending: int, final: str, reordered: bool) -> None:
+    scenario = Scenario(timeout, max_pending, reordered)
     session = scenario.session
     waited = sum(argument for kind, argument in actions if kind == "wait")
     with errors_logged() as errors, anyio.fail_after(waited + STALL_LIMIT):
@@ -297,12 +312,13 @@ timed_actions = st.lists(
     timeout=st.sampled_from([0, 1000.0, 1000.0, 1000.0]),
     max_pending=st.sampled_from([0, 1, 2, 3, 32, 32, 32]),
     final=st.sampled_from(["close", "disconnect"]),
+    reordered=st.sampled_from([True, True, True, False]),
     backend=st.sampled_from(["asyncio", "trio"]),
 )
 def test_interleavings_without_timeouts(
-    actions: list[Action], timeout: float, max_pending: int, final: str, backend: str
+    *, actions: list[Action], timeout: float, max_pending: int, final: str, reordered: bool, backend: str
 ) -> None:
-    anyio.run(run_scenario, actions, timeout, max_pending, final, backend=backend)
+    anyio.run(run_scenario, actions, timeout, max_pending, final, reordered, backend=backend)
 
 
 @EXAMPLES
@@ -311,9 +327,10 @@ def test_interleavings_without_timeouts(
     timeout=st.sampled_from([0, 0.5, 1.5, 2.5, 2.5]),
     max_pending=st.sampled_from([0, 1, 2, 3, 32, 32, 32]),
     final=st.sampled_from(["close", "disconnect"]),
+    reordered=st.sampled_from([True, True, True, False]),
 )
 def test_interleavings_with_timeouts_on_a_mock_clock(
-    actions: list[Action], timeout: float, max_pending: int, final: str
+    actions: list[Action], timeout: float, max_pending: int, final: str, reordered: bool
 ) -> None:
     # trio.run itself: anyio.run does not pass a clock on to trio.
-    trio.run(run_scenario, actions, timeout, max_pending, final, clock=MockClock(autojump_threshold=0))
+    trio.run(run_scenario, actions, timeout, max_pending, final, reordered, clock=MockClock(autojump_threshold=0))

@@ -16,7 +16,7 @@ A fork build that lacks a patch a test needs fails that test, naming the patch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,6 @@ class Line:
     stock: Callable[[], Env]
     fork: Callable[[], Env]
     script: Path
-    # How the impatient fork gets its hold timeout: command-line options or the environment.
-    impatient_options: tuple[str, ...] = ()
-    impatient_environ: dict[str, str] = field(default_factory=dict)
 
 
 LINES = {
@@ -56,13 +53,11 @@ LINES = {
         envs.stock_env,
         envs.fork_env,
         process.SERVER_SCRIPT,
-        impatient_environ={"FASTMCP_PENDING_REQUEST_TIMEOUT": str(IMPATIENT_TIMEOUT)},
     ),
     "v2.x": Line(
         envs.stock_v2_env,
         envs.fork_v2_env,
         process.SERVER_V2_SCRIPT,
-        impatient_options=("--pending-request-timeout", str(IMPATIENT_TIMEOUT)),
     ),
 }
 V2_ONLY = pytest.mark.parametrize("line", ["v2.x"], indirect=True)
@@ -88,11 +83,11 @@ def fork_server(line: Line) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def impatient_fork_server(line: Line, fork_server: Server) -> Iterator[Server]:
-    """The fork holding requests for only half a second: set through the environment on the v1.x line,
-    as `MCPServer(pending_request_timeout=0.5)` on the v2.x line."""
+    """The fork holding requests for only half a second: `FastMCP(pending_request_timeout=0.5)` on the
+    v1.x line, `mcp.pending_request_timeout = 0.5` on an `MCPServer` on the v2.x line."""
     require(fork_server, HOLDING)
-    options, environ = line.impatient_options, line.impatient_environ
-    with process.running(line.fork(), *options, environ=environ, script=line.script) as server:
+    options = ("--pending-request-timeout", str(IMPATIENT_TIMEOUT))
+    with process.running(line.fork(), *options, script=line.script) as server:
         assert server.debug(collect=False)["settings"]["pending_request_timeout"] == IMPATIENT_TIMEOUT
         yield server
 
