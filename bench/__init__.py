@@ -16,6 +16,9 @@ hot path      hotpath, run in each venv: 10,000 initialized tools/call through t
               runner (2.x) over in-memory streams, CPU per request (goal fork/stock >= 0.99)
 memory        what a request that arrives before initialize costs while the fork holds it (stock answers
               it), and what is left once initialize released it and once the session closed
+flood         64 sessions post 32 large (128 KiB) requests each before initialize and never initialize:
+              the server's peak memory on each side; the fork holds only what its transport's budget
+              allows (1024 requests, 64 MiB of bodies) and refuses the rest at once
 
 Every ratio comes with a bootstrap interval (stats), and a goal is met or missed only when the whole
 interval lies on one side of it. measure holds the measurements; __main__ runs them and prints the

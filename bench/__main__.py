@@ -30,7 +30,7 @@ FIRST_CALL_GOAL_ROUND_TRIP_MS = 20.0
 HOT_PATH_GOAL = 0.99
 HOT_PATH_GOAL_PRECISION = 0.01
 PRECISION = 0.02  # the steady state's interval must be within +-2 %, or the run says the machine was too noisy
-PARTS = ("steady", "first", "memory", "hotpath")
+PARTS = ("steady", "first", "memory", "hotpath", "flood")
 # Long enough that no held request times out while a cycle's requests arrive.
 PATIENT_SECONDS = "60"
 
@@ -205,6 +205,29 @@ def measure_memory(args: argparse.Namespace, line: Line, holding: bool) -> dict[
     return found
 
 
+def measure_flood(args: argparse.Namespace, line: Line) -> dict[str, Any]:
+    """The same flood of large premature requests on a fresh server of each side (the fork patient, so
+    nothing it holds times out during the flood): each one's peak memory, and the fork's over stock's."""
+    found: dict[str, Any] = {}
+    for side, env in (("stock", line.stock()), ("fork", line.fork())):
+        with process.running(env, *line.patient(side), script=line.script) as server:
+            result = asyncio.run(
+                measure.flood(
+                    server.url, server.process.pid, args.flood_sessions, args.flood_per_session, args.flood_payload
+                )
+            )
+        found[side] = {
+            "sessions": args.flood_sessions,
+            "requests": result.requests,
+            "payload_bytes": result.payload_bytes,
+            "peak_growth_bytes": result.peak_growth_bytes,
+            "refused": result.refused,
+            "held": result.held,
+        }
+    found["peak_ratio"] = ratio(found["fork"]["peak_growth_bytes"], found["stock"]["peak_growth_bytes"])
+    return found
+
+
 def measure_hot_path(args: argparse.Namespace, line: Line) -> dict[str, Any]:
     pythons = {"stock": line.stock().python, "fork": line.fork().python}
 
@@ -364,6 +387,23 @@ def memory_lines(memory: dict[str, Any]) -> list[str]:
     ]
 
 
+def flood_lines(flood: dict[str, Any]) -> list[str]:
+    stock, fork = flood["stock"], flood["fork"]
+    posted = stock["requests"] * stock["payload_bytes"] / MIB
+
+    def refused(side: dict[str, Any]) -> str:
+        return ", ".join(f"{count} {reason}" for reason, count in sorted(side["refused"].items())) or "none"
+
+    return [
+        f"flood: {stock['requests']} tools/call ({stock['payload_bytes'] // KIB} KiB argument each, {posted:.0f} MiB "
+        f"in all) before initialize in {stock['sessions']} sessions that never initialize; the server's peak "
+        "resident memory (VmHWM) over its resident memory before the flood (one run: no interval)",
+        f"  stock: +{stock['peak_growth_bytes'] / MIB:.1f} MiB; answered at once: {refused(stock)}",
+        f"  fork:  +{fork['peak_growth_bytes'] / MIB:.1f} MiB ({flood['peak_ratio']:.2f} of stock's); held "
+        f"{fork['held']}, answered at once: {refused(fork)}",
+    ]
+
+
 def report(figures: dict[str, Any]) -> str:
     lines = [
         f"{figures['cores']} cores, {figures['seconds']:.0f} s; load average (1 min) at start "
@@ -383,6 +423,7 @@ def report(figures: dict[str, Any]) -> str:
             ("first_call", first_call_lines),
             ("hot_path", hot_path_lines),
             ("memory", memory_lines),
+            ("flood", flood_lines),
         ):
             if part in found:
                 lines += ["", *describe(found[part])]
@@ -426,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-sessions", type=int, default=16, help="sessions of the memory cycle")
     parser.add_argument("--per-session", type=int, default=32, help="requests before initialize per session")
     parser.add_argument("--payload", type=int, default=1024, help="bytes of each such request's argument")
+    parser.add_argument("--flood-sessions", type=int, default=64, help="sessions of the flood")
+    parser.add_argument("--flood-per-session", type=int, default=32, help="requests before initialize per session")
+    parser.add_argument("--flood-payload", type=int, default=128 * KIB, help="bytes of each flood request's argument")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON instead of the table")
     args = parser.parse_args(argv)
     unknown = set(args.lines) - set(LINES) or set(args.only) - set(PARTS)
@@ -442,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         if "memory" in args.only:
             progress(f"{name}: memory")
             found["memory"] = measure_memory(args, line, holding=found["features"]["fork"]["pending_settings"])
+        if "flood" in args.only:
+            progress(f"{name}: flood")
+            found["flood"] = measure_flood(args, line)
     figures["seconds"] = time.monotonic() - STARTED
     figures["load"] = [load, os.getloadavg()[0]]
     print(json.dumps(figures, indent=2, default=Estimate.as_dict) if args.json else report(figures))

@@ -7,6 +7,7 @@ figure is never computed from failed requests.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -393,3 +394,64 @@ async def memory_cycle(url: str, sessions: int, per_session: int, payload_bytes:
         await wait_for(debug, url, lambda f: f["sessions"] == 0, 30.0, collect=True)
         cycle.steps["closed"] = await figures(debug, url)
     return cycle
+
+
+# Flood: many sessions that post large requests before initialize and never initialize.
+
+
+def peak_and_resident_bytes(pid: int) -> tuple[int, int]:
+    """The process's peak resident memory since it started (VmHWM) and its resident memory now (VmRSS)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmHWM"].split()[0]) * 1024, int(fields["VmRSS"].split()[0]) * 1024
+
+
+@dataclass
+class Flood:
+    """What a flood of premature requests did to one server: its peak memory over what it held before."""
+
+    requests: int
+    payload_bytes: int
+    peak_growth_bytes: int
+    refused: dict[str, int]  # answers before any initialize, by reason (stock: its error code)
+    held: int  # the server's count of held requests once every POST was accepted
+
+
+async def flood(url: str, pid: int, sessions: int, per_session: int, payload_bytes: int) -> Flood:
+    """Open `sessions` sessions, POST `per_session` tool calls with a `payload_bytes` argument in each,
+    never initialize, and close them: the server's peak resident memory over its memory before the flood.
+
+    On the fork each session holds at most 32 and the transport's budget bounds all of them together
+    (1024 requests, 64 MiB of bodies); what does not fit is refused at once, as stock refuses all.
+    """
+    body = "x" * payload_bytes
+    deadline = Deadline(180.0)
+    async with httpx.AsyncClient(timeout=10.0) as debug:
+        await figures(debug, url)  # collected, so the flood starts from a settled heap
+        peak_before, resident_before = peak_and_resident_bytes(pid)
+        async with clients.http_clients("pool") as http, contextlib.AsyncExitStack() as stack:
+            connections = [
+                await stack.enter_async_context(Connection(url, http, deadline, ANSWER_TIMEOUT))
+                for _ in range(sessions)
+            ]
+            posting = asyncio.Semaphore(POSTS_AT_ONCE)
+
+            async def send(conn: Connection, trace: str) -> Pending:
+                async with posting:
+                    return await conn.send_tool_call(trace, clients.FLOOD_TOOL, body=body)
+
+            pending = await asyncio.gather(
+                *(send(conn, f"flood-{i}-{j}") for i, conn in enumerate(connections) for j in range(per_session))
+            )
+            if any(p.status != 202 for p in pending):
+                raise BenchError("a premature tools/call was not accepted")
+            requests = len(pending)
+            # Every request is held or answered; the answered ones were refused at once.
+            await wait_for(debug, url, lambda f: f["held"] + sum(p.answer.done() for p in pending) >= requests, 60.0)
+            held = (await figures(debug, url, collect=False))["held"]
+            refused: collections.Counter[str] = collections.Counter()
+            for answered in (p.answer.result() for p in pending if p.answer.done()):
+                error = answered.get("error", {})
+                data = error.get("data")
+                refused[(data.get("reason") if isinstance(data, dict) else None) or str(error.get("code"))] += 1
+        peak_after, _ = peak_and_resident_bytes(pid)
+    return Flood(requests, payload_bytes, max(peak_after, peak_before) - resident_before, dict(refused), held)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
 from bench import __main__ as bench_main
-from bench import proxy, stats
+from bench import measure, proxy, stats
 from bench.stats import Estimate
 
 
@@ -71,3 +72,8 @@ def test_the_command_line_help_lists_the_knobs(capsys: pytest.CaptureFixture[str
         bench_main.main(["--help"])
     assert exited.value.code == 0
     assert "--round-trips" in capsys.readouterr().out
+
+
+def test_the_flood_reads_a_process_peak_memory_no_lower_than_its_resident_memory() -> None:
+    peak, resident = measure.peak_and_resident_bytes(os.getpid())
+    assert peak >= resident > 0
