@@ -347,6 +347,24 @@ async def wait_for(
         await asyncio.sleep(0.05)  # polling the server, bounded by the deadline
 
 
+async def post_premature_calls(connections: list[Connection], per_session: int, body: str, trace: str) -> list[Pending]:
+    """POST `per_session` tool calls with `body` as their argument on each connection, before any
+    initialize; every POST must be accepted."""
+    # A few POSTs at a time, so that none waits long for a pooled connection on a busy machine.
+    posting = asyncio.Semaphore(POSTS_AT_ONCE)
+
+    async def send(conn: Connection, trace_id: str) -> Pending:
+        async with posting:
+            return await conn.send_tool_call(trace_id, clients.FLOOD_TOOL, body=body)
+
+    pending = await asyncio.gather(
+        *(send(conn, f"{trace}-{i}-{j}") for i, conn in enumerate(connections) for j in range(per_session))
+    )
+    if any(p.status != 202 for p in pending):
+        raise BenchError("a premature tools/call was not accepted")
+    return pending
+
+
 async def memory_cycle(url: str, sessions: int, per_session: int, payload_bytes: int) -> MemoryCycle:
     """Open `sessions` sessions, POST `per_session` tool calls in each before initialize, then initialize.
 
@@ -366,17 +384,7 @@ async def memory_cycle(url: str, sessions: int, per_session: int, payload_bytes:
                 for _ in range(sessions)
             ]
             cycle.steps["opened"] = await figures(debug, url)
-            # A few POSTs at a time, so that none waits long for a pooled connection on a busy machine.
-            posting = asyncio.Semaphore(POSTS_AT_ONCE)
-
-            async def send(conn: Connection, trace: str) -> Pending:
-                async with posting:
-                    return await conn.send_tool_call(trace, clients.FLOOD_TOOL, body=body)
-
-            sends = [send(conn, f"memory-{i}-{j}") for i, conn in enumerate(connections) for j in range(per_session)]
-            pending = await asyncio.gather(*sends)
-            if any(p.status != 202 for p in pending):
-                raise BenchError("a premature tools/call was not accepted")
+            pending = await post_premature_calls(connections, per_session, body, "memory")
             # Every request held (the fork; 2.x counts a held request in flight too), or kept (stock 1.x), or
             # answered (stock 2.x forgets what it rejected).
             await wait_for(
@@ -427,23 +435,13 @@ async def flood(url: str, pid: int, sessions: int, per_session: int, payload_byt
     deadline = Deadline(180.0)
     async with httpx.AsyncClient(timeout=10.0) as debug:
         await figures(debug, url)  # collected, so the flood starts from a settled heap
-        peak_before, resident_before = peak_and_resident_bytes(pid)
+        _, resident_before = peak_and_resident_bytes(pid)
         async with clients.http_clients("pool") as http, contextlib.AsyncExitStack() as stack:
             connections = [
                 await stack.enter_async_context(Connection(url, http, deadline, ANSWER_TIMEOUT))
                 for _ in range(sessions)
             ]
-            posting = asyncio.Semaphore(POSTS_AT_ONCE)
-
-            async def send(conn: Connection, trace: str) -> Pending:
-                async with posting:
-                    return await conn.send_tool_call(trace, clients.FLOOD_TOOL, body=body)
-
-            pending = await asyncio.gather(
-                *(send(conn, f"flood-{i}-{j}") for i, conn in enumerate(connections) for j in range(per_session))
-            )
-            if any(p.status != 202 for p in pending):
-                raise BenchError("a premature tools/call was not accepted")
+            pending = await post_premature_calls(connections, per_session, body, "flood")
             requests = len(pending)
             # Every request is held or answered; the answered ones were refused at once.
             await wait_for(debug, url, lambda f: f["held"] + sum(p.answer.done() for p in pending) >= requests, 60.0)
@@ -453,5 +451,5 @@ async def flood(url: str, pid: int, sessions: int, per_session: int, payload_byt
                 error = answered.get("error", {})
                 data = error.get("data")
                 refused[(data.get("reason") if isinstance(data, dict) else None) or str(error.get("code"))] += 1
-        peak_after, _ = peak_and_resident_bytes(pid)
-    return Flood(requests, payload_bytes, max(peak_after, peak_before) - resident_before, dict(refused), held)
+        peak, _ = peak_and_resident_bytes(pid)  # VmHWM never falls: this is the peak of the whole flood
+    return Flood(requests, payload_bytes, peak - resident_before, dict(refused), held)
