@@ -374,7 +374,7 @@ def memory_lines(memory: dict[str, Any]) -> list[str]:
         f"{stock['repeat_growth_bytes'] / MIB:+.1f} MiB after the same cycle again",
     ]
     if fork is None:
-        return [*lines, "  fork: n/a (this build of the fork lacks patch 0002)"]
+        return [*lines, "  fork: n/a (this build of the fork lacks patch 0003)"]
     return [
         *lines,
         f"  fork, per request while held: {fork['per_request_bytes'] / KIB:.1f} KiB "

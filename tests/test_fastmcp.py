@@ -32,8 +32,8 @@ pytestmark = pytest.mark.slow
 
 SERVER_SCRIPT = Path(process.__file__).resolve().parent / "fastmcp_server.py"
 
-HOLDING = ("holds_premature_requests", "patch 0002 (hold requests that arrive before initialize)")
-HINT = ("endpoint_hint", "patch 0003 (init_required in the SSE endpoint event)")
+HOLDING = ("holds_premature_requests", "patch 0003 (hold requests that arrive before initialize)")
+HINT = ("endpoint_hint", "patch 0004 (init_required in the SSE endpoint event)")
 
 
 @dataclass(frozen=True)

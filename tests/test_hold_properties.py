@@ -43,9 +43,9 @@ from mcp.server.session import InitializationState, ServerSession
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.session import RequestResponder
 
-# Patch 0002 must be in the installed fork: without it this module fails to collect, loudly.
+# Patch 0003 must be in the installed fork: without it this module fails to collect, loudly.
 assert "pending_request_timeout" in inspect.signature(ServerSession.__init__).parameters, (
-    "this build of the fork lacks patch 0002 (hold requests that arrive before initialize)"
+    "this build of the fork lacks patch 0003 (hold requests that arrive before initialize)"
 )
 
 INIT_OPTIONS = InitializationOptions(
@@ -64,7 +64,7 @@ EXAMPLES = settings(max_examples=150, deadline=timedelta(seconds=2), database=No
 STALL_LIMIT = 10
 
 Action = tuple[str, int]
-# The answer's message where the advice is not to send initialize (patch 0002).
+# The answer's message where the advice is not to send initialize (patch 0003).
 NOT_INITIALIZED_MESSAGES = {
     "too_many_pending": "Session not initialized: too many requests are already waiting for initialize",
     "initialize_failed": "Session not initialized: initialize failed",

@@ -35,8 +35,8 @@ MAX_PENDING = 32  # the fork's default bound
 FLOOD = MAX_PENDING + 8
 MB = 1024 * 1024
 
-HOLDING = ("pending_settings", "patch 0002 (hold requests that arrive before initialize)")
-RESUMING = ("resumes_sessions", "patch 0004 (resume the SSE session of a client that reconnects)")
+HOLDING = ("pending_settings", "patch 0003 (hold requests that arrive before initialize)")
+RESUMING = ("resumes_sessions", "patch 0005 (resume the SSE session of a client that reconnects)")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def test_fork_answers_requests_of_clients_that_never_initialize_with_not_initial
 
 
 def test_fork_serves_a_reconnecting_client_at_once(fork_server: Server) -> None:
-    """A client that names its negotiated version in MCP-Protocol-Version (patch 0004) resumes its new
+    """A client that names its negotiated version in MCP-Protocol-Version (patch 0005) resumes its new
     session: its call is served, well before the 5 s a held request would wait."""
     require(fork_server, RESUMING)
     result = run(fork_server, "reconnecting", clients.reconnecting, sessions=8)

@@ -2,7 +2,7 @@
 fork's pin and as the fork, and the TypeScript SDK from the npm registry.
 
 Each client runs as its users run it, in its own process (tests/clients/): connect, initialize,
-list every tool, call one, report as JSON. With patch 0003 the server's endpoint event carries
+list every tool, call one, report as JSON. With patch 0004 the server's endpoint event carries
 `init_required=true`; the clients must POST to that URI and notice nothing. A fork build without
 that patch fails the tests that need it.
 
@@ -35,7 +35,7 @@ TOOL_COUNT = 380
 TOOL, ARGUMENTS = clients.CALL_TOOL
 CLIENT_SECONDS = 120
 
-HINT_PATCH = "patch 0003 (init_required in the SSE endpoint event)"
+HINT_PATCH = "patch 0004 (init_required in the SSE endpoint event)"
 
 
 @pytest.fixture(scope="module")

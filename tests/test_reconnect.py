@@ -1,4 +1,4 @@
-"""Real clients across a reconnect over SSE (issue 12, patch 0004): the call after the reconnect.
+"""Real clients across a reconnect over SSE (issue 12, patch 0005): the call after the reconnect.
 
 A client initializes and calls a tool; then the test breaks its stream in one of two ways:
 
@@ -64,7 +64,7 @@ EVENTS = ("restart", "drop")
 # Episodes at a time: most of one is waiting (a server's start, the EventSource's 3 s before it reconnects).
 PARALLEL = 2
 
-RESUMING = "patch 0004 (resume the SSE session of a client that reconnects)"
+RESUMING = "patch 0005 (resume the SSE session of a client that reconnects)"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Run by path with the python of a venv holding some release of `mcp` (or the fork
 
 It uses only the SDK's public client API (sse_client + ClientSession), so it runs on every release
 tests/test_real_clients.py tries. Where sse_client takes `on_init_required` (the fork's patch
-0003) it also reports the hint the server sent.
+0004) it also reports the hint the server sent.
 """
 
 from __future__ import annotations
