@@ -19,6 +19,7 @@ from bench import measure, proxy, stats
 from bench.stats import Estimate
 from race import envs, process
 from race.envs import Env
+from race.process import HOLD_PATCH
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -374,7 +375,7 @@ def memory_lines(memory: dict[str, Any]) -> list[str]:
         f"{stock['repeat_growth_bytes'] / MIB:+.1f} MiB after the same cycle again",
     ]
     if fork is None:
-        return [*lines, "  fork: n/a (this build of the fork lacks patch 0003)"]
+        return [*lines, f"  fork: n/a (this build of the fork lacks {HOLD_PATCH})"]
     return [
         *lines,
         f"  fork, per request while held: {fork['per_request_bytes'] / KIB:.1f} KiB "

@@ -20,6 +20,12 @@ SERVER_SCRIPT = Path(__file__).resolve().parent / "server.py"
 SERVER_V2_SCRIPT = SERVER_SCRIPT.with_name("server_v2.py")  # the same server for mcp 2.x
 STARTUP_SECONDS = 90.0
 
+# The patches a server's /debug features stand for, as a test or the benchmark names one the build
+# lacks: the one place to change when the series is renumbered.
+HOLD_PATCH = "patch 0003 (hold requests that arrive before initialize)"
+HINT_PATCH = "patch 0004 (init_required in the SSE endpoint event)"
+RESUME_PATCH = "patch 0005 (resume the SSE session of a client that reconnects)"
+
 
 class Server:
     def __init__(

@@ -25,15 +25,15 @@ import pytest
 from race import checks, clients, envs, process, testing
 from race.clients import Flow
 from race.envs import Env
-from race.process import Server
+from race.process import HINT_PATCH, HOLD_PATCH, Server
 from race.testing import SESSIONS, announced_endpoint, require, run
 
 pytestmark = pytest.mark.slow
 
 SERVER_SCRIPT = Path(process.__file__).resolve().parent / "fastmcp_server.py"
 
-HOLDING = ("holds_premature_requests", "patch 0003 (hold requests that arrive before initialize)")
-HINT = ("endpoint_hint", "patch 0004 (init_required in the SSE endpoint event)")
+HOLDING = ("holds_premature_requests", HOLD_PATCH)
+HINT = ("endpoint_hint", HINT_PATCH)
 
 
 @dataclass(frozen=True)

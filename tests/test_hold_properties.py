@@ -42,10 +42,11 @@ from mcp.server.models import InitializationOptions
 from mcp.server.session import InitializationState, ServerSession
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp.shared.session import RequestResponder
+from race.process import HOLD_PATCH
 
-# Patch 0003 must be in the installed fork: without it this module fails to collect, loudly.
+# The hold patch must be in the installed fork: without it this module fails to collect, loudly.
 assert "pending_request_timeout" in inspect.signature(ServerSession.__init__).parameters, (
-    "this build of the fork lacks patch 0003 (hold requests that arrive before initialize)"
+    f"this build of the fork lacks {HOLD_PATCH}"
 )
 
 INIT_OPTIONS = InitializationOptions(

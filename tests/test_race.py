@@ -25,7 +25,7 @@ import pytest
 from race import checks, clients, envs, process, testing
 from race.checks import NOT_INITIALIZED
 from race.envs import Env
-from race.process import Server
+from race.process import HOLD_PATCH, RESUME_PATCH, Server
 from race.testing import SESSIONS, announced_endpoint, figures_while_open, require, run, wait_until_held
 
 pytestmark = pytest.mark.slow
@@ -35,8 +35,8 @@ MAX_PENDING = 32  # the fork's default bound
 FLOOD = MAX_PENDING + 8
 MB = 1024 * 1024
 
-HOLDING = ("pending_settings", "patch 0003 (hold requests that arrive before initialize)")
-RESUMING = ("resumes_sessions", "patch 0005 (resume the SSE session of a client that reconnects)")
+HOLDING = ("pending_settings", HOLD_PATCH)
+RESUMING = ("resumes_sessions", RESUME_PATCH)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from race import clients, envs, process
-from race.process import Server
+from race.process import HINT_PATCH, Server
 from race.testing import announced_endpoint, npm_package
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,6 @@ TYPESCRIPT_SDK_VERSION = "1.32.2"
 TOOL_COUNT = 380
 TOOL, ARGUMENTS = clients.CALL_TOOL
 CLIENT_SECONDS = 120
-
-HINT_PATCH = "patch 0004 (init_required in the SSE endpoint event)"
 
 
 @pytest.fixture(scope="module")

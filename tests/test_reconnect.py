@@ -43,6 +43,7 @@ import pytest
 from race import clients, envs, process
 from race.checks import NOT_INITIALIZED
 from race.envs import Env
+from race.process import RESUME_PATCH
 from race.proxy import proxying
 from tests.test_more_clients import DESKTOP_CLIENT, mcp_remote
 from tests.test_real_clients import TYPESCRIPT_SDK_VERSION, typescript_client
@@ -63,8 +64,6 @@ REPORT_SECONDS = 75.0  # its last: reconnected (under 30 s) and called again (un
 EVENTS = ("restart", "drop")
 # Episodes at a time: most of one is waiting (a server's start, the EventSource's 3 s before it reconnects).
 PARALLEL = 2
-
-RESUMING = "patch 0005 (resume the SSE session of a client that reconnects)"
 
 
 @dataclass(frozen=True)
@@ -355,7 +354,7 @@ def test_typescript_client_calls_again_after_a_reconnect_on_the_fork(
 ) -> None:
     episode = episodes.get(target, event)
     report = episode.reports["typescript"]
-    assert report["second"]["ok"] is True, f"{RESUMING}: {report}"
+    assert report["second"]["ok"] is True, f"{RESUME_PATCH}: {report}"
     assert report["second"]["result"] == {"status": "ok", "tool": TOOL}
     # The hint of decision 4: a stream reopened with the header gets a session that needs no initialize.
     assert new_endpoint(report).endswith("&init_required=false"), report["endpoints"]
