@@ -48,7 +48,7 @@ class Line:
     def patient(self, side: str) -> list[str]:
         """The server options that make the fork's hold patient for the memory cycle; stock has no such
         setting (its server script exits when given one)."""
-        return ["--pending-request-timeout", PATIENT_SECONDS] if side == "fork" else []
+        return ["--held-request-timeout", PATIENT_SECONDS] if side == "fork" else []
 
 
 LINES = {
@@ -168,7 +168,7 @@ def measure_servers(args: argparse.Namespace, line: Line) -> dict[str, Any]:
             found["steady"] = measure_steady(args, servers)
         if "first" in args.only:
             progress(f"{line.name}: first calls through the latency proxy")
-            holding = found["features"]["fork"]["pending_settings"]
+            holding = found["features"]["fork"]["hold_settings"]
             found["first_call"] = measure_first_calls(args, {"stock": stock.url, "fork": fork.url}, holding)
     return found
 
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             found["hot_path"] = measure_hot_path(args, line)
         if "memory" in args.only:
             progress(f"{name}: memory")
-            found["memory"] = measure_memory(args, line, holding=found["features"]["fork"]["pending_settings"])
+            found["memory"] = measure_memory(args, line, holding=found["features"]["fork"]["hold_settings"])
         if "flood" in args.only:
             progress(f"{name}: flood")
             found["flood"] = measure_flood(args, line)

@@ -194,7 +194,8 @@ async def first_calls(kinds: dict[str, tuple[str, FirstCall]], samples: int, sec
 
 # Reconnect: a client whose event stream broke opens a new one and goes on where it was.
 
-# What a client that negotiated this version sends with every POST (the Streamable HTTP transport's header).
+# What a client that negotiated this version sends with every POST and with the GET that reopens its
+# event stream (the Streamable HTTP transport's header).
 RECONNECT_HEADERS = {"MCP-Protocol-Version": clients.INITIALIZE_PARAMS["protocolVersion"]}
 
 
@@ -215,8 +216,8 @@ class Reconnect:
 
 async def reconnects(urls: dict[str, str], samples: int, seconds: float) -> dict[str, list[Reconnect]]:
     """Up to `samples` reconnected sessions per server (name: url), taking turns, for at most `seconds`
-    (at least one turn): a new event stream, then a tools/call with the MCP-Protocol-Version header and
-    no initialize, as a client that had initialized before its stream broke sends it.
+    (at least one turn): a new event stream, then a tools/call, both with the MCP-Protocol-Version header,
+    and no initialize, as a client that had initialized before its stream broke sends it.
 
     Today stock answers it -32602 and the fork holds it until the hold times out; a server that resumes
     sessions serves it.
@@ -224,7 +225,9 @@ async def reconnects(urls: dict[str, str], samples: int, seconds: float) -> dict
     found: dict[str, list[Reconnect]] = {name: [] for name in urls}
     deadline = Deadline(seconds + 2 * ANSWER_TIMEOUT)
     budget = Deadline(seconds)
-    streams = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), limits=httpx.Limits(max_connections=None))
+    streams = httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, read=None), limits=httpx.Limits(max_connections=None), headers=RECONNECT_HEADERS
+    )
     posts = httpx.AsyncClient(timeout=10.0, headers=RECONNECT_HEADERS)
     async with streams, posts:
         for url in urls.values():

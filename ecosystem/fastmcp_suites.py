@@ -52,15 +52,15 @@ class Release:
 
 RELEASES = [
     Release(
-        "2.14.5",
-        "38944dc582c541d55357082bda2241cedb42cd3a78faea8a9d6a2662c62a42d7",
+        "2.14.7",
+        "0d2e83b9d1c5fe0af32036979de3bb99a38f05dc1476d60f1b3259168e139cd0",
         "v1.x",
         MARKERS_V2,
         ".github/workflows/run-tests.yml",
     ),
     Release("3.2.4", "083ecb75b44a4169e7fc0f632f94b781bdb0ff877c6b35b9877cbb566fd4d4d1", "v1.x", MARKERS_V3, ACTION),
     Release("3.4.11", "36273b04eff98021da4601d4f86c64dfa10e61119e9ddd17ad80650465c65355", "v1.x", MARKERS_V3, ACTION),
-    Release("4.1.6", "5e307ae4ac3048a1b586aac6fc31e08661141bb69b8a2b473070e5becae0176c", "v2.x", MARKERS_V4, ACTION),
+    Release("4.1.7", "af7426a77689627b282fa1dc876dc65a200c2e81636e7dd81ad761640ce8070c", "v2.x", MARKERS_V4, ACTION),
     Release("4.2.3", "0c9d1739d59e89506489bea589dec6193d204ab86e9739333d6bb46c13476477", "v2.x", MARKERS_V4, ACTION),
 ]
 # Locked pins the package index does not serve (checked with pip), and what is installed instead,
@@ -68,7 +68,7 @@ RELEASES = [
 # pydocket 0.29.1, for fastmcp's task tests, is not there, 0.27.2 is the newest that is.
 SUBSTITUTES = {
     "3.4.11": {"certifi==2026.10.19": "certifi==2026.10.19.post1"},
-    "4.1.6": {"certifi==2026.10.19": "certifi==2026.10.19.post1"},
+    "4.1.7": {"certifi==2026.10.19": "certifi==2026.10.19.post1"},
     "4.2.3": {"certifi==2026.10.19": "certifi==2026.10.19.post1", "pydocket==0.29.1": "pydocket==0.27.2"},
 }
 PER_TEST_TIMEOUT = 5  # seconds, as fastmcp's CI passes --timeout

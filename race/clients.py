@@ -94,13 +94,14 @@ class Connection:
         self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._stack = contextlib.AsyncExitStack()
         self._reader: asyncio.Task[None] | None = None
-        # Sent on every POST; a flow may set them (a reconnecting client names its protocol version).
+        # Sent on every POST and on the GET that `reopen` sends; a flow may set them (a reconnecting
+        # client names its protocol version).
         self.headers: dict[str, str] = {}
 
     async def __aenter__(self) -> Connection:
         await self._stack.__aenter__()
         response = await self._stack.enter_async_context(
-            self.clients.streams.stream("GET", urljoin(self.base_url, "/sse"))
+            self.clients.streams.stream("GET", urljoin(self.base_url, "/sse"), headers=self.headers)
         )
         response.raise_for_status()
         endpoint_known = asyncio.get_running_loop().create_future()
@@ -118,6 +119,12 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await self._reader
         await self._stack.aclose()
+
+    async def reopen(self) -> None:
+        """End the event stream and open a new one, as an EventSource reconnects: a new session."""
+        await self.__aexit__(None, None, None)
+        self._stack = contextlib.AsyncExitStack()
+        await self.__aenter__()
 
     async def _read(self, response: httpx.Response, endpoint_known: asyncio.Future[None]) -> None:
         event, data = "message", []
@@ -265,10 +272,12 @@ async def never_initializing(conn: Connection, trace: str) -> list[Outcome]:
 
 
 async def reconnecting(conn: Connection, trace: str) -> list[Outcome]:
-    """A client whose event stream reconnected after its handshake (the TypeScript SDK's
-    SSEClientTransport after a server restart or a dropped connection): on the new session it POSTs
-    tools/call with `MCP-Protocol-Version` set to the version it negotiated, and no initialize."""
+    """A client whose event stream reconnects after its handshake (the TypeScript SDK's
+    SSEClientTransport after a server restart or a dropped connection): the GET that reopens it and
+    the tools/call it then POSTs on the new session carry `MCP-Protocol-Version` set to the version
+    it negotiated, and it sends no initialize."""
     conn.headers["mcp-protocol-version"] = INITIALIZE_PARAMS["protocolVersion"]
+    await conn.reopen()
     return [await conn.call_tool(f"{trace}-1")]
 
 

@@ -100,14 +100,18 @@ def run_side(
             side.results.append(result)
             side.peaks.append(peaks)
         side.end = server.wait_until_idle()
-        side.end["unshaken"] = count_unshaken(server.executions(), side.results)
+        side.end.update(count_runs_without_initialize(server.executions(), side.results))
     return side
 
 
-def count_unshaken(executions: list[dict[str, Any]], results: list[Result]) -> int:
-    """Tool runs in sessions that had not received initialize, or for clients that never sent it."""
+def count_runs_without_initialize(executions: list[dict[str, Any]], results: list[Result]) -> dict[str, int]:
+    """Tool runs in sessions that had not received initialize, told apart by who asked: a client that
+    never did a handshake (`never_initialized`: must be 0), or one that did it on a session it lost and
+    had its new session resumed (`resumed`)."""
     forbidden = {t for r in results if r.scenario.handshake_free for t in r.trace_ids()}
-    return sum(1 for e in executions if not e["handshake"] or e["trace_id"] in forbidden)
+    never_initialized = sum(1 for e in executions if e["trace_id"] in forbidden)
+    resumed = sum(1 for e in executions if not e["handshake"] and e["trace_id"] not in forbidden)
+    return {"never_initialized": never_initialized, "resumed": resumed}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,6 @@ from typing import Any
 from fastmcp import FastMCP
 
 import mcp.types
-from mcp.server.lowlevel import Server
-from mcp.server.session import ServerSession
 from mcp.server.sse import SseServerTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,18 +43,15 @@ FASTMCP_CONTEXT = "from fastmcp import Context"
 
 
 def features() -> dict[str, Any]:
-    """What the installed mcp offers (fastmcp has no settings for the fork's patches).
-
-    Read before race/server.py's session tracking wraps ServerSession.__init__ and hides its parameters.
-    The hold settings are the session's on mcp 1.x and the low-level server's on 2.x.
-    """
-    holders = (ServerSession, Server)
+    """What the installed mcp offers (fastmcp has no settings for the fork's patches: they are the SSE
+    transport's, whose defaults fastmcp's SSE app gets)."""
+    parameters = inspect.signature(SseServerTransport).parameters
     return {
         "mcp_version": importlib.metadata.version("mcp"),
         "fastmcp_version": importlib.metadata.version("fastmcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
-        "holds_premature_requests": any("pending_request_timeout" in inspect.signature(h).parameters for h in holders),
-        "endpoint_hint": "init_required_hint" in inspect.signature(SseServerTransport).parameters,
+        "holds_premature_requests": "held_request_timeout" in parameters,
+        "endpoint_hint": "init_required" in parameters,
     }
 
 

@@ -72,5 +72,10 @@ def table(sides: Sequence[Side]) -> str:
     lines.append(
         row("  open sessions / held requests at end", [f"{s.end['sessions']} / {s.end['held']}" for s in sides])
     )
-    lines.append(row("  tools run without initialize", [str(s.end.get("unshaken", "?")) for s in sides]))
+    lines.append(
+        row("  tools run for clients that never initialized", [str(s.end.get("never_initialized", "?")) for s in sides])
+    )
+    lines.append(
+        row("  tools run in resumed sessions (handshake earlier)", [str(s.end.get("resumed", "?")) for s in sides])
+    )
     return "\n".join(lines)

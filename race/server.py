@@ -3,38 +3,38 @@
 Run by path with a server venv's python (stock mcp or the fork); it imports only mcp, its
 dependencies and the sibling toolbox.py, never the `race` package:
 
-    python race/server.py --ready-file PATH [--port N] [--pending-request-timeout S] [--max-pending-requests N]
+    python race/server.py --ready-file PATH [--port N] [--held-request-timeout S] [--max-held-requests N]
         [--no-resume-sessions] [--transport sse|http|http-stateless]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, FastMCP's
 default; `http-stateless`: FastMCP's `stateless_http=True`). It binds a free port (or --port), writes
 it to the ready file, and serves until SIGTERM. GET /debug reports memory, live sessions and requests
 in flight; GET /debug/executions lists every tool run with whether its session had received
-`initialize`.
+`initialize`. The hold and resume flags are settings of the fork's SSE transport (stock has none).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import sys
 import weakref
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
+import mcp.server.fastmcp.server
 import mcp.types
 from mcp.server.fastmcp import FastMCP
-from mcp.server.fastmcp.server import Settings
 from mcp.server.session import ServerSession
+from mcp.server.sse import SseServerTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # noqa: E402
 import toolbox  # noqa: E402
-from serving import add_debug_routes, pending_settings, record  # noqa: E402
+from serving import add_debug_routes, configure_sse_transport, offers_hold_settings, record  # noqa: E402
 
 SESSIONS: weakref.WeakSet[ServerSession] = weakref.WeakSet()
-# Settings of the hold-and-serve patch; stock 1.30.0 has none of them.
-PENDING_SETTINGS = ("pending_request_timeout", "max_pending_requests")
 
 
 def track_sessions() -> None:
@@ -50,7 +50,7 @@ def track_sessions() -> None:
 
 def held_requests(session: ServerSession) -> int:
     """Requests a session holds until initialize (0 on stock, which holds none)."""
-    held = getattr(session, "_pending_requests", None)
+    held = getattr(session, "_held_requests", None)
     return len(held) if held is not None else 0
 
 
@@ -68,22 +68,19 @@ def features() -> dict[str, Any]:
     return {
         "mcp_version": importlib.metadata.version("mcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
-        "pending_settings": all(name in Settings.model_fields for name in PENDING_SETTINGS),
-        "resumes_sessions": "sse_resume_sessions" in Settings.model_fields,
+        "hold_settings": offers_hold_settings(SseServerTransport),
+        "resumes_sessions": "resume_sessions" in inspect.signature(SseServerTransport).parameters,
     }
 
 
 def build_server(args: Namespace) -> FastMCP:
-    settings = pending_settings(args, PENDING_SETTINGS, lambda name: name in Settings.model_fields, features)
-    if not args.resume_sessions:
-        if not features()["resumes_sessions"]:
-            raise SystemExit(f"--no-resume-sessions given, but this mcp ({features()['mcp_version']}) never resumes")
-        settings["sse_resume_sessions"] = False
+    settings = serving.transport_settings(args, SseServerTransport, importlib.metadata.version("mcp"))
+    configure_sse_transport(mcp.server.fastmcp.server, settings)
     stateless = args.transport == "http-stateless"
-    server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless, **settings)
+    server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless)
     toolbox.add_tools(server, record)
 
-    add_debug_routes(server, session_figures, features, settings=PENDING_SETTINGS)
+    add_debug_routes(server, session_figures, features, settings=settings)
     return server
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
 import os
 import socket
 import time
@@ -73,11 +74,11 @@ def add_debug_routes(
     server: Any,
     session_figures: Callable[[], dict[str, int]],
     features: Callable[[], dict[str, Any]],
-    settings: tuple[str, ...] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """GET /debug (memory, live sessions, requests in flight and held, tasks, tool runs, what the installed
-    mcp offers and, given the names of `settings`, their values on the server) and GET /debug/executions
-    (every tool run) on `server`, a FastMCP or MCPServer: both have `custom_route`."""
+    mcp offers and, given them, the SSE transport's `settings`) and GET /debug/executions (every tool run)
+    on `server`, a FastMCP or MCPServer: both have `custom_route`."""
 
     @server.custom_route("/debug", methods=["GET"])
     async def debug(request: Request) -> JSONResponse:
@@ -91,11 +92,7 @@ def add_debug_routes(
             "features": features(),
         }
         if settings is not None:
-            # FastMCP (1.x) records them in its settings; MCPServer (2.x) has them as properties.
-            figures["settings"] = {
-                name: getattr(server, name) if hasattr(server, name) else getattr(server.settings, name, None)
-                for name in settings
-            }
+            figures["settings"] = settings
         return JSONResponse(figures)
 
     @server.custom_route("/debug/executions", methods=["GET"])
@@ -103,22 +100,40 @@ def add_debug_routes(
         return JSONResponse(EXECUTIONS)
 
 
-def pending_settings(
-    args: argparse.Namespace,
-    names: tuple[str, ...],
-    supported: Callable[[str], bool],
-    features: Callable[[], dict[str, Any]],
-) -> dict[str, Any]:
-    """The hold settings `names` given on the command line, as keyword arguments for the server; exits if
-    one is given that this mcp (`supported`) has not."""
-    settings: dict[str, Any] = {}
-    for name in names:
-        value = getattr(args, name)
-        if value is not None:
-            if not supported(name):
-                raise SystemExit(f"{name} given, but this mcp ({features()['mcp_version']}) has no such setting")
-            settings[name] = value
+# The fork's SSE transport settings the command line can set; stock mcp has none of them.
+HOLD_SETTINGS = ("held_request_timeout", "max_held_requests")
+
+
+def offers_hold_settings(transport: type) -> bool:
+    return all(name in inspect.signature(transport).parameters for name in HOLD_SETTINGS)
+
+
+def transport_settings(args: argparse.Namespace, transport: type, mcp_version: str) -> dict[str, Any]:
+    """The SSE transport's keyword arguments given on the command line (--held-request-timeout,
+    --max-held-requests, --no-resume-sessions); exits if one is given that this mcp's transport has not."""
+    settings: dict[str, Any] = {name: getattr(args, name) for name in HOLD_SETTINGS if getattr(args, name) is not None}
+    if not args.resume_sessions:
+        settings["resume_sessions"] = False
+    for name in settings:
+        if name not in inspect.signature(transport).parameters:
+            raise SystemExit(f"{name} given, but this mcp ({mcp_version}) has no such setting")
     return settings
+
+
+def configure_sse_transport(module: Any, settings: dict[str, Any]) -> None:
+    """Give the `SseServerTransport` that `module` (FastMCP's or MCPServer's) builds in its `sse_app()`
+    these settings. They live on the transport, and neither framework passes any: a server that needs
+    them builds its app from the transport, as the upstream tests in the series do. The harness keeps
+    the framework's own app (and its /debug routes) and hands it a transport that has them instead."""
+    if not settings:
+        return
+    base: Any = module.SseServerTransport
+
+    class ConfiguredTransport(base):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, **settings})
+
+    module.SseServerTransport = ConfiguredTransport
 
 
 # What a server script can serve with --transport: SSE, or Streamable HTTP with or without sessions.
@@ -126,14 +141,14 @@ TRANSPORTS = ("sse", "http", "http-stateless")
 
 
 def arguments(doc: str, *, pending: bool = False, transports: bool = False) -> argparse.Namespace:
-    """The command line of a server script: --ready-file and --port; with `pending`, the hold settings' flags
-    and --no-resume-sessions; with `transports`, --transport (one of TRANSPORTS, default sse)."""
+    """The command line of a server script: --ready-file and --port; with `pending`, the SSE transport's
+    hold settings and --no-resume-sessions; with `transports`, --transport (one of TRANSPORTS, default sse)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
     parser.add_argument("--port", type=int, default=0, help="listen on this port of 127.0.0.1 (default: a free one)")
     if pending:
-        parser.add_argument("--pending-request-timeout", type=float)
-        parser.add_argument("--max-pending-requests", type=int)
+        parser.add_argument("--held-request-timeout", type=float)
+        parser.add_argument("--max-held-requests", type=int)
         parser.add_argument(
             "--no-resume-sessions",
             dest="resume_sessions",

@@ -50,7 +50,7 @@ class Line:
 V1 = Line("fork", "stock", envs.fork_env, None, ("mcp",))
 V2 = Line("fork-v2", "stock-v2", envs.fork_v2_env, envs.V2_LINE, tuple(envs.V2_PROJECTS))
 # The fastmcp releases users run (the oldest and latest of 3.x and 4.x), and the line of the fork each requires.
-FASTMCP_VERSIONS = {"2.14.5": V1, "3.2.4": V1, "3.4.11": V1, "4.1.6": V2, "4.2.3": V2}
+FASTMCP_VERSIONS = {"2.14.7": V1, "3.2.4": V1, "3.4.11": V1, "4.1.7": V2, "4.2.3": V2}
 # Each release with each distribution of its line.
 DISTRIBUTIONS = [
     pytest.param(version, distribution, id=f"fastmcp-{version}-{distribution}" if line is V2 else f"fastmcp-{version}")

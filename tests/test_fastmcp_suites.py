@@ -145,7 +145,7 @@ def test_a_side_that_ran_no_test_fails_the_command_instead_of_showing_no_new_fai
     nothing = Run("1.30.0", {}, 61.0, "stopped: no test reported for 60 s", "")
     report = suites.compare(suites.RELEASES[3], side(a="passed"), nothing, workers=2)
     assert report.error == "fork ran no test (stopped: no test reported for 60 s)"
-    assert "| 4.1.6 | v2.x | could not run |" in suites.render([report])
+    assert "| 4.1.7 | v2.x | could not run |" in suites.render([report])
     report = suites.compare(suites.RELEASES[3], side(a="not run"), side(a="passed"), workers=2)
     assert report.error.startswith("stock ran no test")
 

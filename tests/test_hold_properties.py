@@ -45,7 +45,7 @@ from mcp.shared.session import RequestResponder
 from race.process import HOLD_PATCH
 
 # The hold patch must be in the installed fork: without it this module fails to collect, loudly.
-assert "pending_request_timeout" in inspect.signature(ServerSession.__init__).parameters, (
+assert "held_request_timeout" in inspect.signature(ServerMessageMetadata).parameters, (
     f"this build of the fork lacks {HOLD_PATCH}"
 )
 
@@ -73,11 +73,21 @@ NOT_INITIALIZED_MESSAGES = {
 
 
 def request(
-    request_id: int | str, method: str, params: dict[str, Any] | None = None, reordered: bool = True
+    request_id: int | str,
+    method: str,
+    params: dict[str, Any] | None = None,
+    *,
+    reordered: bool = True,
+    timeout: float,
+    max_held: int,
 ) -> SessionMessage:
+    """A request as the SSE transport hands it over: marked possibly reordered, with its hold settings."""
+    metadata = ServerMessageMetadata(
+        may_be_reordered=reordered, held_request_timeout=timeout, max_held_requests=max_held
+    )
     return SessionMessage(
         types.JSONRPCMessage(types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=params)),
-        metadata=ServerMessageMetadata(may_be_reordered=reordered),
+        metadata=metadata,
     )
 
 
@@ -105,7 +115,7 @@ class Model:
     """What the session should do, step by step."""
 
     timeout: float
-    max_pending: int
+    max_held: int
     reordered: bool = True
     now: float = 0
     initialized: bool = False
@@ -116,9 +126,9 @@ class Model:
     def request(self, request_id: int) -> None:
         if self.initialized:
             self.dispatch(request_id)
-        elif not self.reordered or self.timeout == 0 or self.max_pending == 0:
+        elif not self.reordered or self.timeout == 0 or self.max_held == 0:
             self.answers[request_id].append("not_initialized:not_initialized")
-        elif len(self.held) >= self.max_pending:
+        elif len(self.held) >= self.max_held:
             self.answers[request_id].append("not_initialized:too_many_pending")
         else:
             self.held.append((request_id, self.now))
@@ -181,8 +191,8 @@ def errors_logged() -> Iterator[list[logging.LogRecord]]:
 class Scenario:
     """One session under test, the client's ends of its streams, an app that answers everything, and the model."""
 
-    def __init__(self, timeout: float, max_pending: int, reordered: bool) -> None:
-        self.model = Model(timeout=timeout, max_pending=max_pending, reordered=reordered)
+    def __init__(self, timeout: float, max_held: int, reordered: bool) -> None:
+        self.model = Model(timeout=timeout, max_held=max_held, reordered=reordered)
         self.answers: dict[int, list[str]] = defaultdict(list)
         self.dispatched: list[int] = []
         self.synced: dict[str, anyio.Event] = {}
@@ -190,8 +200,13 @@ class Scenario:
         self.last_id = 0
         self.to_server, server_read = anyio.create_memory_object_stream[SessionMessage | Exception]()
         server_write, self.from_server = anyio.create_memory_object_stream[SessionMessage](math.inf)
-        self.session = ServerSession(
-            server_read, server_write, INIT_OPTIONS, pending_request_timeout=timeout, max_pending_requests=max_pending
+        self.session = ServerSession(server_read, server_write, INIT_OPTIONS)
+
+    def request(
+        self, request_id: int | str, method: str, params: dict[str, Any] | None = None, reordered: bool = True
+    ) -> SessionMessage:
+        return request(
+            request_id, method, params, reordered=reordered, timeout=self.model.timeout, max_held=self.model.max_held
         )
 
     async def collect_answers(self) -> None:
@@ -225,19 +240,19 @@ class Scenario:
             case "request":
                 request_id = self.new_id()
                 self.sent_requests.append(request_id)
-                await self.to_server.send(request(request_id, "tools/list", reordered=self.model.reordered))
+                await self.to_server.send(self.request(request_id, "tools/list", reordered=self.model.reordered))
                 self.model.request(request_id)
             case "ping":
                 request_id = self.new_id()
-                await self.to_server.send(request(request_id, "ping"))
+                await self.to_server.send(self.request(request_id, "ping"))
                 self.model.dispatch(request_id)
             case "initialize":
                 request_id = self.new_id()
-                await self.to_server.send(request(request_id, "initialize", INITIALIZE_PARAMS))
+                await self.to_server.send(self.request(request_id, "initialize", INITIALIZE_PARAMS))
                 self.model.initialize(request_id)
             case "bad_initialize":
                 request_id = self.new_id()
-                await self.to_server.send(request(request_id, "initialize"))
+                await self.to_server.send(self.request(request_id, "initialize"))
                 self.model.bad_initialize(request_id)
             case "initialized":
                 await self.to_server.send(notification("notifications/initialized"))
@@ -255,14 +270,14 @@ class Scenario:
         """Wait until the session has processed everything sent so far, and compare it with the model."""
         sync_id = f"sync-{len(self.synced)}"
         self.synced[sync_id] = anyio.Event()
-        await self.to_server.send(request(sync_id, "ping"))
+        await self.to_server.send(self.request(sync_id, "ping"))
         await self.synced[sync_id].wait()
         assert (self.session._initialization_state == InitializationState.Initialized) == self.model.initialized
-        assert [r.request_id for r in self.session._pending_requests] == [i for i, _ in self.model.held]
+        assert [r.request_id for r in self.session._held_requests] == [i for i, _ in self.model.held]
 
 
-async def run_scenario(actions: list[Action], timeout: float, max_pending: int, final: str, reordered: bool) -> None:
-    scenario = Scenario(timeout, max_pending, reordered)
+async def run_scenario(actions: list[Action], timeout: float, max_held: int, final: str, reordered: bool) -> None:
+    scenario = Scenario(timeout, max_held, reordered)
     session = scenario.session
     waited = sum(argument for kind, argument in actions if kind == "wait")
     with errors_logged() as errors, anyio.fail_after(waited + STALL_LIMIT):
@@ -280,7 +295,7 @@ async def run_scenario(actions: list[Action], timeout: float, max_pending: int, 
                     app_tg.cancel_scope.cancel()
 
         # Closed: nothing held, nothing in flight, no task left (the task groups have exited).
-        assert session._pending_requests == {}
+        assert session._held_requests == {}
         assert session._in_flight == {}
 
     assert scenario.dispatched == scenario.model.dispatched
@@ -311,27 +326,27 @@ timed_actions = st.lists(
 @given(
     actions=untimed_actions,
     timeout=st.sampled_from([0, 1000.0, 1000.0, 1000.0]),
-    max_pending=st.sampled_from([0, 1, 2, 3, 32, 32, 32]),
+    max_held=st.sampled_from([0, 1, 2, 3, 32, 32, 32]),
     final=st.sampled_from(["close", "disconnect"]),
     reordered=st.sampled_from([True, True, True, False]),
     backend=st.sampled_from(["asyncio", "trio"]),
 )
 def test_interleavings_without_timeouts(
-    *, actions: list[Action], timeout: float, max_pending: int, final: str, reordered: bool, backend: str
+    *, actions: list[Action], timeout: float, max_held: int, final: str, reordered: bool, backend: str
 ) -> None:
-    anyio.run(run_scenario, actions, timeout, max_pending, final, reordered, backend=backend)
+    anyio.run(run_scenario, actions, timeout, max_held, final, reordered, backend=backend)
 
 
 @EXAMPLES
 @given(
     actions=timed_actions,
     timeout=st.sampled_from([0, 0.5, 1.5, 2.5, 2.5]),
-    max_pending=st.sampled_from([0, 1, 2, 3, 32, 32, 32]),
+    max_held=st.sampled_from([0, 1, 2, 3, 32, 32, 32]),
     final=st.sampled_from(["close", "disconnect"]),
     reordered=st.sampled_from([True, True, True, False]),
 )
 def test_interleavings_with_timeouts_on_a_mock_clock(
-    actions: list[Action], timeout: float, max_pending: int, final: str, reordered: bool
+    actions: list[Action], timeout: float, max_held: int, final: str, reordered: bool
 ) -> None:
     # trio.run itself: anyio.run does not pass a clock on to trio.
-    trio.run(run_scenario, actions, timeout, max_pending, final, reordered, clock=MockClock(autojump_threshold=0))
+    trio.run(run_scenario, actions, timeout, max_held, final, reordered, clock=MockClock(autojump_threshold=0))

@@ -90,12 +90,12 @@ class Servers:
         spec = LINES[line]
         options = ["--transport", transport]
         if side == "fork":
-            options += ["--pending-request-timeout", str(FORK_HOLD_SECONDS)]
+            options += ["--held-request-timeout", str(FORK_HOLD_SECONDS)]
         env = spec.stock() if side == "stock" else spec.fork()
         server = self.stack.enter_context(process.running(env, *options, script=spec.script))
         if side == "fork":
             settings = server.debug(collect=False)["settings"]
-            assert settings["pending_request_timeout"] == FORK_HOLD_SECONDS, settings
+            assert settings["held_request_timeout"] == FORK_HOLD_SECONDS, settings
         return server
 
     def close(self) -> None:

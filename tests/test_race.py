@@ -3,10 +3,10 @@ driven by raw-HTTP clients (race/). Every test runs on the v1.x line (stock mcp 
 race/server.py) and on the v2.x line (stock mcp 2.3.0 against the fork's v2.x distributions,
 race/server_v2.py), except the few that name their line.
 
-mcp 2.x renamed FastMCP to MCPServer and reads no settings from the environment, so on the v2.x line the
-hold timeout is race/server_v2.py's --pending-request-timeout flag, passed to `MCPServer(...)`, where
-the v1.x line sets it as users would: through the environment. The wire is the same legacy SSE, and the
-clients' protocol version (2025-06-18) is one 2.3.0 negotiates over the handshake.
+mcp 2.x renamed FastMCP to MCPServer. The hold timeout is a setting of the fork's SSE transport on both
+lines, which the server scripts' --held-request-timeout flag gives to the transport FastMCP's or
+MCPServer's SSE app builds. The wire is the same legacy SSE, and the clients' protocol version
+(2025-06-18) is one 2.3.0 negotiates over the handshake.
 
 The fork tests assert the fixed behaviour. The stock tests run the same scenarios against the pinned
 upstream release and show that the same assertions fail there, so none of them can pass vacuously.
@@ -31,11 +31,11 @@ from race.testing import SESSIONS, announced_endpoint, figures_while_open, requi
 pytestmark = pytest.mark.slow
 
 IMPATIENT_TIMEOUT = 0.5
-MAX_PENDING = 32  # the fork's default bound
-FLOOD = MAX_PENDING + 8
+MAX_HELD = 32  # the fork's default bound
+FLOOD = MAX_HELD + 8
 MB = 1024 * 1024
 
-HOLDING = ("pending_settings", HOLD_PATCH)
+HOLDING = ("hold_settings", HOLD_PATCH)
 RESUMING = ("resumes_sessions", RESUME_PATCH)
 
 
@@ -83,12 +83,11 @@ def fork_server(line: Line) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def impatient_fork_server(line: Line, fork_server: Server) -> Iterator[Server]:
-    """The fork holding requests for only half a second: `FastMCP(pending_request_timeout=0.5)` on the
-    v1.x line, `mcp.pending_request_timeout = 0.5` on an `MCPServer` on the v2.x line."""
+    """The fork holding requests for only half a second: `SseServerTransport(held_request_timeout=0.5)`."""
     require(fork_server, HOLDING)
-    options = ("--pending-request-timeout", str(IMPATIENT_TIMEOUT))
+    options = ("--held-request-timeout", str(IMPATIENT_TIMEOUT))
     with process.running(line.fork(), *options, script=line.script) as server:
-        assert server.debug(collect=False)["settings"]["pending_request_timeout"] == IMPATIENT_TIMEOUT
+        assert server.debug(collect=False)["settings"]["held_request_timeout"] == IMPATIENT_TIMEOUT
         yield server
 
 
@@ -98,7 +97,7 @@ def test_the_servers_run_the_pinned_release_and_the_fork_built_on_it(stock_serve
     assert f"mcp=={stock['mcp_version']}" == envs.stock_requirement(envs.V2_LINE)
     assert fork["mcp_version"] == fork["mcp_types_version"]
     assert fork["mcp_version"].startswith(f"{stock['mcp_version']}+initfix.")
-    patches = ("not_initialized_code", "pending_settings", "endpoint_hint")
+    patches = ("not_initialized_code", "hold_settings", "endpoint_hint")
     assert [stock[key] for key in patches] == [None, False, False]
     assert [fork[key] for key in patches] == [NOT_INITIALIZED, True, True]
 
@@ -147,14 +146,14 @@ def test_fork_answers_requests_beyond_the_bound_with_too_many_pending(fork_serve
     require(fork_server, HOLDING)
     # The default 5 s: none of the held requests times out while the rest of the flood arrives.
     result = run(fork_server, "flood", clients.flood(FLOOD, then_initialize=False), sessions=1)
-    assert result.failures() == {f"{NOT_INITIALIZED} timeout": MAX_PENDING, f"{NOT_INITIALIZED} too_many_pending": 8}
+    assert result.failures() == {f"{NOT_INITIALIZED} timeout": MAX_HELD, f"{NOT_INITIALIZED} too_many_pending": 8}
 
 
 def test_fork_serves_the_held_requests_of_a_flood_once_initialized(fork_server: Server) -> None:
     require(fork_server, HOLDING)
     result = run(fork_server, "flood then initialize", clients.flood(FLOOD, then_initialize=True), sessions=1)
     assert result.failures() == {f"{NOT_INITIALIZED} too_many_pending": 8}
-    assert sum(o.ok for o in result.outcomes) == MAX_PENDING + 1  # the held calls and initialize
+    assert sum(o.ok for o in result.outcomes) == MAX_HELD + 1  # the held calls and initialize
 
 
 def handshake_free_traffic(server: Server) -> set[str]:
@@ -198,9 +197,9 @@ def test_fork_frees_held_requests_when_their_session_closes(fork_server: Server)
     peak_growth = 0
     for _ in range(3):
         holding: dict[str, Any] = {}
-        leave = clients.flood_and_leave(MAX_PENDING, wait_until_held(fork_server, MAX_PENDING, holding), 512 * 1024)
+        leave = clients.flood_and_leave(MAX_HELD, wait_until_held(fork_server, MAX_HELD, holding), 512 * 1024)
         result = run(fork_server, "flood and leave", leave, sessions=1)
-        assert result.failures() == {"left": MAX_PENDING}
+        assert result.failures() == {"left": MAX_HELD}
         peak_growth = max(peak_growth, holding["rss"] - baseline["rss"])
         after = fork_server.wait_until_idle()
         assert (after["sessions"], after["held"], after["in_flight"]) == (0, 0, 0)

@@ -58,7 +58,7 @@ MCP_REMOTE_RECONNECTED = "Remote SSE stream reconnected"
 MCP_REMOTE_REINITIALIZED = "Re-established session"  # once it has initialized the new session
 INVALID_PARAMS = -32602
 # A hold this long would outlast the clients' 30 s deadline for a call.
-LONG_HOLD = ("--pending-request-timeout", "60")
+LONG_HOLD = ("--held-request-timeout", "60")
 READY_SECONDS = 60.0  # a client's first line: connected, initialized, called once
 REPORT_SECONDS = 75.0  # its last: reconnected (under 30 s) and called again (under 30 s)
 EVENTS = ("restart", "drop")
@@ -114,7 +114,7 @@ TARGETS = {
                 FASTMCP_SERVER_SCRIPT,
             )
             for version, line, sides in [
-                ("2.14.5", "v1.x", {"stock": "stock", "fork": "fork"}),
+                ("2.14.7", "v1.x", {"stock": "stock", "fork": "fork"}),
                 ("3.4.11", "v1.x", {"stock": "stock", "fork": "fork"}),
                 ("4.2.3", "v2.x", {"stock": "stock-v2", "fork": "fork-v2"}),
             ]
@@ -342,7 +342,7 @@ def runs_of(episode: Episode, client: str) -> list[dict[str, Any]]:
     return [e for e in episode.executions if e["trace_id"] == client]
 
 
-FASTMCP_VERSIONS = ("2.14.5", "3.4.11", "4.2.3")
+FASTMCP_VERSIONS = ("2.14.7", "3.4.11", "4.2.3")
 FORKS = ["v1.x-fork", "v2.x-fork", *(f"fastmcp-{version}-fork" for version in FASTMCP_VERSIONS)]
 STOCKS = ["v1.x-stock", "v2.x-stock", *(f"fastmcp-{version}-stock" for version in FASTMCP_VERSIONS)]
 NO_RESUME = ["v1.x-fork-no-resume", "v2.x-fork-no-resume"]
