@@ -106,12 +106,18 @@ def run_side(
 
 def count_runs_without_initialize(executions: list[dict[str, Any]], results: list[Result]) -> dict[str, int]:
     """Tool runs in sessions that had not received initialize, told apart by who asked: a client that
-    never did a handshake (`never_initialized`: must be 0), or one that did it on a session it lost and
-    had its new session resumed (`resumed`)."""
+    never did a handshake (`never_initialized`: must be 0); a reconnecting client, which did it on the
+    session it lost and had its new session resumed (`resumed`); or a client whose `initialize` was
+    still to come (`before_initialize`: stock runs them once a notification that overtook
+    `initialize` opened the session)."""
     forbidden = {t for r in results if r.scenario.handshake_free for t in r.trace_ids()}
-    never_initialized = sum(1 for e in executions if e["trace_id"] in forbidden)
-    resumed = sum(1 for e in executions if not e["handshake"] and e["trace_id"] not in forbidden)
-    return {"never_initialized": never_initialized, "resumed": resumed}
+    reconnecting = {t for r in results if r.scenario.flow is clients.reconnecting for t in r.trace_ids()}
+    unshaken = [e["trace_id"] for e in executions if not e["handshake"] and e["trace_id"] not in forbidden]
+    return {
+        "never_initialized": sum(1 for e in executions if e["trace_id"] in forbidden),
+        "resumed": sum(1 for trace_id in unshaken if trace_id in reconnecting),
+        "before_initialize": sum(1 for trace_id in unshaken if trace_id not in reconnecting),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

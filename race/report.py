@@ -72,10 +72,11 @@ def table(sides: Sequence[Side]) -> str:
     lines.append(
         row("  open sessions / held requests at end", [f"{s.end['sessions']} / {s.end['held']}" for s in sides])
     )
-    lines.append(
-        row("  tools run for clients that never initialized", [str(s.end.get("never_initialized", "?")) for s in sides])
-    )
-    lines.append(
-        row("  tools run in resumed sessions (handshake earlier)", [str(s.end.get("resumed", "?")) for s in sides])
-    )
+    lines.append("tools run on a session that had not received initialize")
+    for key, label in (
+        ("never_initialized", "  for clients that never initialize"),
+        ("resumed", "  in resumed sessions (handshake earlier)"),
+        ("before_initialize", "  before the initialize still to come"),
+    ):
+        lines.append(row(label, [str(s.end.get(key, "?")) for s in sides]))
     return "\n".join(lines)
