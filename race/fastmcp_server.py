@@ -17,7 +17,6 @@ race/server_v2.py's on mcp 2.x, all imported from beside this file.
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,13 +44,13 @@ FASTMCP_CONTEXT = "from fastmcp import Context"
 def features() -> dict[str, Any]:
     """What the installed mcp offers (fastmcp has no settings for the fork's patches: they are the SSE
     transport's, whose defaults fastmcp's SSE app gets)."""
-    parameters = inspect.signature(SseServerTransport).parameters
+    patches = serving.transport_features(SseServerTransport)
     return {
         "mcp_version": importlib.metadata.version("mcp"),
         "fastmcp_version": importlib.metadata.version("fastmcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
-        "holds_premature_requests": "held_request_timeout" in parameters,
-        "endpoint_hint": "init_required" in parameters,
+        "holds_premature_requests": patches["hold_settings"],
+        "endpoint_hint": patches["endpoint_hint"],
     }
 
 

@@ -16,7 +16,6 @@ in flight; GET /debug/executions lists every tool run with whether its session h
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import sys
 import weakref
 from argparse import Namespace
@@ -32,7 +31,7 @@ from mcp.server.sse import SseServerTransport
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # noqa: E402
 import toolbox  # noqa: E402
-from serving import add_debug_routes, configure_sse_transport, offers_hold_settings, record  # noqa: E402
+from serving import add_debug_routes, configure_sse_transport, record, transport_features  # noqa: E402
 
 SESSIONS: weakref.WeakSet[ServerSession] = weakref.WeakSet()
 
@@ -68,8 +67,7 @@ def features() -> dict[str, Any]:
     return {
         "mcp_version": importlib.metadata.version("mcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
-        "hold_settings": offers_hold_settings(SseServerTransport),
-        "resumes_sessions": "resume_sessions" in inspect.signature(SseServerTransport).parameters,
+        **transport_features(SseServerTransport),
     }
 
 

@@ -19,7 +19,6 @@ runners are what /debug counts.
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import sys
 import weakref
 from argparse import Namespace
@@ -36,7 +35,7 @@ from mcp.server.sse import SseServerTransport
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # noqa: E402
 import toolbox  # noqa: E402
-from serving import add_debug_routes, configure_sse_transport, offers_hold_settings, record  # noqa: E402
+from serving import add_debug_routes, configure_sse_transport, record, transport_features  # noqa: E402
 
 # By id: a runner is a dataclass, compared by value and so unhashable.
 RUNNERS: weakref.WeakValueDictionary[int, ServerRunner[Any]] = weakref.WeakValueDictionary()
@@ -71,9 +70,7 @@ def features() -> dict[str, Any]:
         "mcp_version": importlib.metadata.version("mcp"),
         "mcp_types_version": importlib.metadata.version("mcp-types"),
         "not_initialized_code": getattr(mcp_types, "NOT_INITIALIZED", None),
-        "hold_settings": offers_hold_settings(SseServerTransport),
-        "endpoint_hint": "init_required" in inspect.signature(SseServerTransport).parameters,
-        "resumes_sessions": "resume_sessions" in inspect.signature(SseServerTransport).parameters,
+        **transport_features(SseServerTransport),
     }
 
 

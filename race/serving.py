@@ -104,8 +104,15 @@ def add_debug_routes(
 HOLD_SETTINGS = ("held_request_timeout", "max_held_requests")
 
 
-def offers_hold_settings(transport: type) -> bool:
-    return all(name in inspect.signature(transport).parameters for name in HOLD_SETTINGS)
+def transport_features(transport: type) -> dict[str, bool]:
+    """Which of the fork's patches this mcp's SSE transport has, read from its settings: the hold
+    (0003), the endpoint hint (0004) and resumption (0005). Stock has none of them."""
+    parameters = inspect.signature(transport).parameters
+    return {
+        "hold_settings": all(name in parameters for name in HOLD_SETTINGS),
+        "endpoint_hint": "init_required" in parameters,
+        "resumes_sessions": "resume_sessions" in parameters,
+    }
 
 
 def transport_settings(args: argparse.Namespace, transport: type, mcp_version: str) -> dict[str, Any]:
