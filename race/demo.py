@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from race import clients, envs, process, report
+from race import clients, envs, process, report, restart
 from race.clients import Deadline
 from race.report import Side
 from race.scenarios import Result, Scenario, run_async
@@ -137,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     sides = [run_side(env, scenarios, progress, args.scenario_seconds, script) for env in pair]
     progress.clear()
     print(report.table(sides))
+    # Its own server per side: this row restarts it.
+    outcomes = [restart.across_restart(env, script) for env in pair]
+    print("\na client across a restart, Streamable HTTP (it keeps its session ID, as the TypeScript SDK's does)")
+    print(report.row("  the call before the restart", [o[0] for o in outcomes]))
+    for index in range(restart.CALLS_AFTER):
+        print(report.row(f"  call {index + 1} after it", [o[1 + index] for o in outcomes]))
     print(f"\n{time.monotonic() - started:.0f} s; servers on 127.0.0.1, 380 tools, tools/list about 500 kB.")
     return 0
 

@@ -3,10 +3,12 @@
 Run by path with the python of a venv holding fastmcp on top of stock mcp or of the fork (fastmcp 2.x
 and 3.x on mcp 1.x, fastmcp 4.x on mcp 2.x):
 
-    python race/fastmcp_server.py --ready-file PATH [--transport sse|http|http-stateless]
+    python race/fastmcp_server.py --ready-file PATH [--transport sse|http|http-stateless] [--session-idle-timeout S]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, as fastmcp's
-`http_app()` does by default; `http-stateless`: `stateless_http=True`).
+`http_app()` does by default; `http-stateless`: `stateless_http=True`). --session-idle-timeout is
+`http_app(session_idle_timeout=...)`, which fastmcp has since 4.x (2.x and 3.x build the session
+manager with mcp's default of 30 minutes and offer no setting: the script exits if it is given there).
 
 It is written as a fastmcp user writes a server, with nothing that knows of the fork: whatever the
 fork changes reaches it through the `mcp` package fastmcp is built on. The tool recorder and the
@@ -17,6 +19,7 @@ race/server_v2.py's on mcp 2.x, all imported from beside this file.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,7 +77,14 @@ def app(args: Any, offers: dict[str, Any]) -> Any:
     server = build_server(offers)
     if args.transport == "sse":
         return server.http_app(transport="sse")
-    return server.http_app(transport="http", stateless_http=args.transport == "http-stateless")
+    options: dict[str, Any] = {}
+    if args.session_idle_timeout is not None:
+        if "session_idle_timeout" not in inspect.signature(server.http_app).parameters:
+            raise SystemExit(
+                f"--session-idle-timeout given, but fastmcp {offers['fastmcp_version']} has no such setting"
+            )
+        options["session_idle_timeout"] = args.session_idle_timeout
+    return server.http_app(transport="http", stateless_http=args.transport == "http-stateless", **options)
 
 
 def main() -> None:

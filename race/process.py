@@ -25,6 +25,7 @@ STARTUP_SECONDS = 90.0
 HOLD_PATCH = "patch 0003 (hold requests that arrive before initialize)"
 HINT_PATCH = "patch 0004 (init_required in the SSE endpoint event)"
 RESUME_PATCH = "patch 0005 (resume the SSE session of a client that reconnects)"
+RESUME_HTTP_PATCH = "patch 0006 (resume unknown Streamable HTTP sessions)"
 
 
 class Server:

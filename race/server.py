@@ -4,13 +4,16 @@ Run by path with a server venv's python (stock mcp or the fork); it imports only
 dependencies and the sibling toolbox.py, never the `race` package:
 
     python race/server.py --ready-file PATH [--port N] [--held-request-timeout S] [--max-held-requests N]
-        [--no-resume-sessions] [--transport sse|http|http-stateless]
+        [--no-resume-sessions] [--transport sse|http|http-stateless] [--session-idle-timeout S]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, FastMCP's
 default; `http-stateless`: FastMCP's `stateless_http=True`). It binds a free port (or --port), writes
 it to the ready file, and serves until SIGTERM. GET /debug reports memory, live sessions and requests
 in flight; GET /debug/executions lists every tool run with whether its session had received
-`initialize`. The hold and resume flags are settings of the fork's SSE transport (stock has none).
+`initialize`. The hold and resume flags are settings of the fork's SSE transport (stock has none);
+--no-resume-sessions also turns off the fork's Streamable HTTP session manager's `resume_sessions`
+where the installed mcp has it (patch 0006). Over Streamable HTTP the session manager's INFO lines
+go to stderr.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import mcp.types
 from mcp.server.fastmcp import FastMCP
 from mcp.server.session import ServerSession
 from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT, StreamableHTTPSessionManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # noqa: E402
@@ -68,6 +72,7 @@ def features() -> dict[str, Any]:
         "mcp_version": importlib.metadata.version("mcp"),
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
         **transport_features(SseServerTransport),
+        "resumes_http_sessions": serving.resumes_http_sessions(StreamableHTTPSessionManager),
     }
 
 
@@ -75,7 +80,8 @@ def build_server(args: Namespace) -> FastMCP:
     settings = serving.transport_settings(args, SseServerTransport, importlib.metadata.version("mcp"))
     configure_sse_transport(mcp.server.fastmcp.server, settings)
     stateless = args.transport == "http-stateless"
-    server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless)
+    idle = DEFAULT_SESSION_IDLE_TIMEOUT if args.session_idle_timeout is None else args.session_idle_timeout
+    server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless, session_idle_timeout=idle)
     toolbox.add_tools(server, record)
 
     add_debug_routes(server, session_figures, features, settings=settings)
@@ -84,7 +90,11 @@ def build_server(args: Namespace) -> FastMCP:
 
 def app(args: Namespace) -> Any:
     server = build_server(args)
-    return server.sse_app() if args.transport == "sse" else server.streamable_http_app()
+    if args.transport == "sse":
+        return server.sse_app()
+    http_app = server.streamable_http_app()
+    serving.configure_session_manager(server.session_manager, args)
+    return http_app
 
 
 def main() -> None:

@@ -4,13 +4,14 @@ Run by path with a v2.x server venv's python (stock mcp 2.3.0 or the fork's v2.x
 only mcp, its dependencies and the sibling toolbox.py and serving.py, never the `race` package:
 
     python race/server_v2.py --ready-file PATH [--port N] [--held-request-timeout S] [--max-held-requests N]
-        [--no-resume-sessions] [--transport sse|http|http-stateless]
+        [--no-resume-sessions] [--transport sse|http|http-stateless] [--session-idle-timeout S]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, `http-stateless`:
 `streamable_http_app(stateless_http=True)`).
 
 The hold settings and --no-resume-sessions are settings of the fork's SSE transport (stock has none),
-given to the transport `MCPServer.sse_app()` builds.
+given to the transport `MCPServer.sse_app()` builds; --no-resume-sessions also turns off the fork's
+Streamable HTTP session manager's `resume_sessions` where the installed mcp has it (patch 0006).
 The routes are race/server.py's: GET /debug and GET /debug/executions. In 2.x a connection is served
 by a `ServerRunner` (the per-request `ServerSession` lives only as long as its request), so the
 runners are what /debug counts.
@@ -31,6 +32,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import ServerRunner
 
 from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT, StreamableHTTPSessionManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # noqa: E402
@@ -71,6 +73,7 @@ def features() -> dict[str, Any]:
         "mcp_types_version": importlib.metadata.version("mcp-types"),
         "not_initialized_code": getattr(mcp_types, "NOT_INITIALIZED", None),
         **transport_features(SseServerTransport),
+        "resumes_http_sessions": serving.resumes_http_sessions(StreamableHTTPSessionManager),
     }
 
 
@@ -96,7 +99,10 @@ def app(args: Namespace) -> Any:
     server = build_server(args)
     if args.transport == "sse":
         return server.sse_app()
-    return server.streamable_http_app(stateless_http=args.transport == "http-stateless")
+    idle = DEFAULT_SESSION_IDLE_TIMEOUT if args.session_idle_timeout is None else args.session_idle_timeout
+    http_app = server.streamable_http_app(stateless_http=args.transport == "http-stateless", session_idle_timeout=idle)
+    serving.configure_session_manager(server.session_manager, args)
+    return http_app
 
 
 def main() -> None:

@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import gc
 import inspect
+import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,13 +145,42 @@ def configure_sse_transport(module: Any, settings: dict[str, Any]) -> None:
     module.SseServerTransport = ConfiguredTransport
 
 
+def resumes_http_sessions(manager: type) -> bool:
+    """Whether this mcp's Streamable HTTP session manager re-creates sessions it does not know (patch 0006);
+    stock's answers 404."""
+    return "resume_sessions" in inspect.signature(manager).parameters
+
+
+def configure_session_manager(manager: Any, args: argparse.Namespace) -> None:
+    """--no-resume-sessions for Streamable HTTP: `resume_sessions = False` on the session manager, where this
+    mcp's manager has the setting (a build without patch 0006 answers 404 anyway; /debug's features say which)."""
+    if not args.resume_sessions and resumes_http_sessions(type(manager)):
+        manager.resume_sessions = False
+
+
+# mcp's Streamable HTTP session manager logs each session's start, resumption and idle timeout at INFO.
+SESSION_MANAGER_LOGGER = "mcp.server.streamable_http_manager"
+
+
+def log_session_manager() -> None:
+    """Write the session manager's INFO lines to stderr, one plain line each, whatever logging the framework
+    sets up (mcp's FastMCP logs through rich, which wraps lines): a test waits for "Session <id> idle timeout"."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger(SESSION_MANAGER_LOGGER)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 # What a server script can serve with --transport: SSE, or Streamable HTTP with or without sessions.
 TRANSPORTS = ("sse", "http", "http-stateless")
 
 
 def arguments(doc: str, *, pending: bool = False, transports: bool = False) -> argparse.Namespace:
     """The command line of a server script: --ready-file and --port; with `pending`, the SSE transport's
-    hold settings and --no-resume-sessions; with `transports`, --transport (one of TRANSPORTS, default sse)."""
+    hold settings and --no-resume-sessions; with `transports`, --transport (one of TRANSPORTS, default sse)
+    and --session-idle-timeout."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
     parser.add_argument("--port", type=int, default=0, help="listen on this port of 127.0.0.1 (default: a free one)")
@@ -160,10 +191,17 @@ def arguments(doc: str, *, pending: bool = False, transports: bool = False) -> a
             "--no-resume-sessions",
             dest="resume_sessions",
             action="store_false",
-            help="refuse a reconnected client's requests NOT_INITIALIZED session_lost instead of resuming its session",
+            help="refuse a reconnected client's requests NOT_INITIALIZED session_lost instead of resuming its session"
+            " (SSE), answer 404 for a session the server does not know (Streamable HTTP)",
         )
     if transports:
         parser.add_argument("--transport", choices=TRANSPORTS, default="sse")
+        parser.add_argument(
+            "--session-idle-timeout",
+            type=float,
+            metavar="SECONDS",
+            help="Streamable HTTP: end a session after this long with no request in flight (default: mcp's 30 min)",
+        )
     return parser.parse_args()
 
 
@@ -175,8 +213,11 @@ def main(
     pending: bool,
     transports: bool = False,
 ) -> None:
-    """A server script's main: read its command line (see `arguments`), start tracking sessions for /debug,
-    and serve the ASGI app `app(args)` builds until SIGTERM."""
+    """A server script's main: read its command line (see `arguments`), start tracking sessions for /debug
+    (and, over Streamable HTTP, logging the session manager's INFO lines), and serve the ASGI app `app(args)`
+    builds until SIGTERM."""
     args = arguments(doc, pending=pending, transports=transports)
     track_sessions()
+    if transports and args.transport != "sse":
+        log_session_manager()
     serve(app(args), args.ready_file, args.port)
