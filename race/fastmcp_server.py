@@ -4,6 +4,7 @@ Run by path with the python of a venv holding fastmcp on top of stock mcp or of 
 and 3.x on mcp 1.x, fastmcp 4.x on mcp 2.x):
 
     python race/fastmcp_server.py --ready-file PATH [--transport sse|http|http-stateless] [--session-idle-timeout S]
+        [--port N] [--root-path PREFIX] [--graceful-shutdown-timeout S] [--slow-tool]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, as fastmcp's
 `http_app()` does by default; `http-stateless`: `stateless_http=True`). --session-idle-timeout is
@@ -57,24 +58,25 @@ def features() -> dict[str, Any]:
     }
 
 
-def add_tools(server: FastMCP) -> int:
-    """toolbox's tools, with fastmcp's Context, each registered with the `tool` decorator."""
-    tools = toolbox.define_tools(record, FASTMCP_CONTEXT)
+def add_tools(server: FastMCP, slow: bool = False) -> int:
+    """toolbox's tools, with fastmcp's Context, each registered with the `tool` decorator (with `slow`, the
+    slow tool too)."""
+    tools = toolbox.define_tools(record, FASTMCP_CONTEXT, slow=slow)
     for tool in tools:
         server.tool(tool)
     return len(tools)
 
 
-def build_server(offers: dict[str, Any]) -> FastMCP:
+def build_server(offers: dict[str, Any], slow: bool = False) -> FastMCP:
     server = FastMCP("race-fastmcp")
-    add_tools(server)
+    add_tools(server, slow)
 
     add_debug_routes(server, race_server.session_figures, lambda: offers)
     return server
 
 
 def app(args: Any, offers: dict[str, Any]) -> Any:
-    server = build_server(offers)
+    server = build_server(offers, args.slow_tool)
     if args.transport == "sse":
         return server.http_app(transport="sse")
     options: dict[str, Any] = {}

@@ -5,6 +5,7 @@ dependencies and the sibling toolbox.py, never the `race` package:
 
     python race/server.py --ready-file PATH [--port N] [--held-request-timeout S] [--max-held-requests N]
         [--no-resume-sessions] [--transport sse|http|http-stateless] [--session-idle-timeout S]
+        [--root-path PREFIX] [--graceful-shutdown-timeout S] [--slow-tool]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, FastMCP's
 default; `http-stateless`: FastMCP's `stateless_http=True`). It binds a free port (or --port), writes
@@ -13,7 +14,8 @@ in flight; GET /debug/executions lists every tool run with whether its session h
 `initialize`. The hold and resume flags are settings of the fork's SSE transport (stock has none);
 --no-resume-sessions also turns off the fork's Streamable HTTP session manager's `resume_sessions`
 where the installed mcp has it (patch 0006). Over Streamable HTTP the session manager's INFO lines
-go to stderr.
+go to stderr. --root-path, --graceful-shutdown-timeout and --slow-tool are race/serving.py's, for the
+servers behind a balancer (tests/test_rolling_deploy.py, `bench/run --only rolling`); GET /health answers 200.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def build_server(args: Namespace) -> FastMCP:
     stateless = args.transport == "http-stateless"
     idle = DEFAULT_SESSION_IDLE_TIMEOUT if args.session_idle_timeout is None else args.session_idle_timeout
     server = FastMCP("race", host="127.0.0.1", log_level="WARNING", stateless_http=stateless, session_idle_timeout=idle)
-    toolbox.add_tools(server, record)
+    toolbox.add_tools(server, record, slow=args.slow_tool)
 
     add_debug_routes(server, session_figures, features, settings=settings)
     return server

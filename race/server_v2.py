@@ -5,6 +5,7 @@ only mcp, its dependencies and the sibling toolbox.py and serving.py, never the 
 
     python race/server_v2.py --ready-file PATH [--port N] [--held-request-timeout S] [--max-held-requests N]
         [--no-resume-sessions] [--transport sse|http|http-stateless] [--session-idle-timeout S]
+        [--root-path PREFIX] [--graceful-shutdown-timeout S] [--slow-tool]
 
 It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessions, `http-stateless`:
 `streamable_http_app(stateless_http=True)`).
@@ -12,7 +13,7 @@ It serves SSE at /sse by default, or Streamable HTTP at /mcp (`http`: with sessi
 The hold settings and --no-resume-sessions are settings of the fork's SSE transport (stock has none),
 given to the transport `MCPServer.sse_app()` builds; --no-resume-sessions also turns off the fork's
 Streamable HTTP session manager's `resume_sessions` where the installed mcp has it (patch 0006).
-The routes are race/server.py's: GET /debug and GET /debug/executions. In 2.x a connection is served
+The routes are race/server.py's: GET /debug, GET /debug/executions and GET /health. In 2.x a connection is served
 by a `ServerRunner` (the per-request `ServerSession` lives only as long as its request), so the
 runners are what /debug counts.
 """
@@ -77,9 +78,9 @@ def features() -> dict[str, Any]:
     }
 
 
-def add_tools(server: MCPServer) -> int:
-    """toolbox's tools, with MCPServer's Context."""
-    tools = toolbox.define_tools(record, V2_CONTEXT)
+def add_tools(server: MCPServer, slow: bool = False) -> int:
+    """toolbox's tools, with MCPServer's Context (with `slow`, its slow tool too)."""
+    tools = toolbox.define_tools(record, V2_CONTEXT, slow=slow)
     for tool in tools:
         server.add_tool(tool)
     return len(tools)
@@ -89,7 +90,7 @@ def build_server(args: Namespace) -> MCPServer:
     settings = serving.transport_settings(args, SseServerTransport, importlib.metadata.version("mcp"))
     configure_sse_transport(mcp.server.mcpserver.server, settings)
     server = MCPServer("race", log_level="WARNING")
-    add_tools(server)
+    add_tools(server, slow=args.slow_tool)
 
     add_debug_routes(server, session_figures, features, settings=settings)
     return server

@@ -23,7 +23,7 @@ from typing import Any
 
 import uvicorn
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 
 EXECUTIONS: list[dict[str, Any]] = []
 MAX_EXECUTIONS = 100_000
@@ -48,16 +48,37 @@ def resident_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def serve(app: Any, ready_file: Path, port: int = 0) -> None:
+# uvicorn's bound on the wait for open connections after SIGTERM; what the harness used before it was a setting.
+GRACEFUL_SHUTDOWN_SECONDS = 1.0
+
+
+def serve(
+    app: Any,
+    ready_file: Path,
+    port: int = 0,
+    root_path: str = "",
+    graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
+) -> None:
     """Serve `app` on `port` of 127.0.0.1 (0: a free one) until SIGTERM; write the port to `ready_file` once it
-    listens."""
+    listens.
+
+    `root_path` is uvicorn's: the prefix a balancer strips before it forwards a request, which the app sees as
+    the ASGI `root_path` (mcp's SSE transport puts it in front of the message endpoint it announces). After
+    SIGTERM uvicorn waits at most `graceful_shutdown_seconds` for open connections to end."""
     # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off only on sockets that say they are TCP,
     # and with it on every response on a keep-alive connection waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     # Also what lets a restarted server bind the port again while its predecessor's connections linger.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        root_path=root_path,
+        # uvicorn types it as int, and compares and waits with it as a number of seconds.
+        timeout_graceful_shutdown=graceful_shutdown_seconds,  # pyright: ignore[reportArgumentType]
+    )
     server = uvicorn.Server(config)
     original_startup = server.startup
 
@@ -79,8 +100,13 @@ def add_debug_routes(
     settings: dict[str, Any] | None = None,
 ) -> None:
     """GET /debug (memory, live sessions, requests in flight and held, tasks, tool runs, what the installed
-    mcp offers and, given them, the SSE transport's `settings`) and GET /debug/executions (every tool run)
-    on `server`, a FastMCP or MCPServer: both have `custom_route`."""
+    mcp offers and, given them, the SSE transport's `settings`), GET /debug/executions (every tool run) and
+    GET /health (a balancer's health check: 200 while the server serves) on `server`, a FastMCP or MCPServer:
+    both have `custom_route`."""
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
 
     @server.custom_route("/debug", methods=["GET"])
     async def debug(request: Request) -> JSONResponse:
@@ -178,12 +204,30 @@ TRANSPORTS = ("sse", "http", "http-stateless")
 
 
 def arguments(doc: str, *, pending: bool = False, transports: bool = False) -> argparse.Namespace:
-    """The command line of a server script: --ready-file and --port; with `pending`, the SSE transport's
-    hold settings and --no-resume-sessions; with `transports`, --transport (one of TRANSPORTS, default sse)
-    and --session-idle-timeout."""
+    """The command line of a server script: --ready-file, --port, --root-path, --graceful-shutdown-timeout and
+    --slow-tool; with `pending`, the SSE transport's hold settings and --no-resume-sessions; with `transports`,
+    --transport (one of TRANSPORTS, default sse) and --session-idle-timeout."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--ready-file", type=Path, required=True, help="gets the port once the server listens")
     parser.add_argument("--port", type=int, default=0, help="listen on this port of 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--root-path",
+        default="",
+        metavar="PREFIX",
+        help="uvicorn's root_path: the prefix a balancer strips, e.g. /a (SSE: the endpoint event is /a/messages/...)",
+    )
+    parser.add_argument(
+        "--graceful-shutdown-timeout",
+        type=float,
+        default=GRACEFUL_SHUTDOWN_SECONDS,
+        metavar="SECONDS",
+        help=f"after SIGTERM, wait at most this long for open connections (default {GRACEFUL_SHUTDOWN_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--slow-tool",
+        action="store_true",
+        help="also serve the tool `slow`, which answers after its `seconds` argument (default 2)",
+    )
     if pending:
         parser.add_argument("--held-request-timeout", type=float)
         parser.add_argument("--max-held-requests", type=int)
@@ -220,4 +264,4 @@ def main(
     track_sessions()
     if transports and args.transport != "sse":
         log_session_manager()
-    serve(app(args), args.ready_file, args.port)
+    serve(app(args), args.ready_file, args.port, args.root_path, args.graceful_shutdown_timeout)

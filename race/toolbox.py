@@ -207,14 +207,32 @@ Recorder = Callable[[Any, str, "str | None"], Awaitable[dict[str, str]]]
 BUNDLED_CONTEXT = "from mcp.server.fastmcp import Context"
 
 
-def define_tools(record: Recorder, context_import: str | None = None) -> list[Any]:
+# A tool whose answer takes a while, for calls in flight when a server is told to stop (the race servers'
+# --slow-tool); not one of the 380.
+SLOW_TOOL = "slow"
+SLOW_SOURCE = f'''
+async def {SLOW_TOOL}(ctx: Context, seconds: float = 2.0, trace_id: str | None = None) -> dict[str, str]:
+    """Wait `seconds`, then answer as every other tool does.
+
+    trace_id: the caller's trace id, echoed in the audit log.
+    """
+    await anyio.sleep(seconds)
+    return await record(ctx, {SLOW_TOOL!r}, trace_id)
+'''
+
+
+def define_tools(record: Recorder, context_import: str | None = None, *, slow: bool = False) -> list[Any]:
     """The tools, in order, as functions of a real module; every one awaits `record(ctx, tool, trace_id)`.
 
     `context_import` replaces the tools' BUNDLED_CONTEXT import (MCPServer's or fastmcp's Context); the tools
     are then compiled without this file's `from __future__ import annotations`, which would turn their
     annotations into strings that a framework may resolve in its own namespace rather than the tools' module.
+    `slow` adds the tool SLOW_TOOL last.
     """
     source, names = generate()
+    if slow:
+        source = f"{source}\n\nimport anyio\n\n{SLOW_SOURCE}"
+        names.append(SLOW_TOOL)
     if context_import is not None:
         if source.count(BUNDLED_CONTEXT) != 1:
             raise SystemExit(f"toolbox no longer imports its Context as {BUNDLED_CONTEXT!r}")
@@ -227,9 +245,10 @@ def define_tools(record: Recorder, context_import: str | None = None) -> list[An
     return [getattr(module, name) for name in names]
 
 
-def add_tools(server: Any, record: Recorder) -> int:
-    """Define the tools on a FastMCP server; every one awaits `record(ctx, tool, trace_id)`."""
-    tools = define_tools(record)
+def add_tools(server: Any, record: Recorder, *, slow: bool = False) -> int:
+    """Define the tools on a FastMCP server (with `slow`, SLOW_TOOL too); every one awaits
+    `record(ctx, tool, trace_id)`."""
+    tools = define_tools(record, slow=slow)
     for tool in tools:
         server.add_tool(tool)
     return len(tools)
