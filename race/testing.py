@@ -6,41 +6,18 @@ while a flow runs. Imports pytest, so only the tests import it.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from pq import upstream
 from race import checks, clients, scenarios
 from race.clients import Connection, Deadline, Flow
 from race.process import Server
 from race.scenarios import Result, Scenario
 
 SESSIONS = 24
-NPM_SECONDS = 300
-
-
-def npm_package(name: str, version: str) -> Path:
-    """The folder whose node_modules holds the npm package `name@version`, installed once into the
-    mcp-initfix cache (~/.cache/mcp-initfix/node/, or $MCP_INITFIX_CACHE/node/). Needs `npm` on PATH."""
-    npm = shutil.which("npm")
-    assert npm, f"{name} needs node and npm on PATH"
-    home = upstream.cache_dir() / "node" / f"{name.rsplit('/', 1)[-1]}-{version}"
-    if not (home / "node_modules" / name / "package.json").exists():
-        # Installed beside the final folder and renamed into place, so a failed install is never reused.
-        partial = home.with_name(home.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        install = [npm, "install", "--prefix", str(partial), "--save-exact", "--no-audit", "--no-fund"]
-        subprocess.run([*install, "--loglevel=error", f"{name}@{version}"], check=True, timeout=NPM_SECONDS)
-        shutil.rmtree(home, ignore_errors=True)
-        partial.rename(home)
-    return home
 
 
 def require(server: Server, feature: tuple[str, str]) -> None:

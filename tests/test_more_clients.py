@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 
 from race import clients, envs, process
+from race.npm import npm_package
 from race.process import Server
-from race.testing import npm_package
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,6 @@ SDK is installed once into the mcp-initfix cache (~/.cache/mcp-initfix/node, or 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +21,15 @@ from typing import Any
 import pytest
 
 from race import clients, envs, process
+from race.npm import typescript_client
 from race.process import HINT_PATCH, Server
-from race.testing import announced_endpoint, npm_package
+from race.testing import announced_endpoint
 
 pytestmark = pytest.mark.slow
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
 # The last release before the fork's pin, so the client knows nothing of the fork's changes.
 STOCK_PYTHON_CLIENT = "mcp==1.27.0"
-TYPESCRIPT_SDK_VERSION = "1.32.2"
 TOOL_COUNT = 380
 TOOL, ARGUMENTS = clients.CALL_TOOL
 CLIENT_SECONDS = 120
@@ -47,16 +46,6 @@ def require_hint(server: Server) -> str:
     if "init_required=" not in endpoint:
         pytest.fail(f"this build of the fork lacks {HINT_PATCH}")
     return endpoint
-
-
-def typescript_client(script: str = "sdk_client.mjs") -> list[str]:
-    """The command that runs tests/clients/`script` beside an installed @modelcontextprotocol/sdk."""
-    node = shutil.which("node")
-    assert node, "the TypeScript client needs node and npm on PATH"
-    home = npm_package("@modelcontextprotocol/sdk", TYPESCRIPT_SDK_VERSION)
-    # Run from beside node_modules: ES modules resolve packages from the script's own folder.
-    shutil.copyfile(CLIENTS / script, home / script)
-    return [node, str(home / script)]
 
 
 def python_client(env: envs.Env) -> list[str]:

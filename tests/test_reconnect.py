@@ -43,10 +43,10 @@ import pytest
 from race import clients, envs, process
 from race.checks import NOT_INITIALIZED
 from race.envs import Env
+from race.npm import TYPESCRIPT_SDK_VERSION, typescript_client
 from race.process import RESUME_PATCH
 from race.proxy import proxying
 from tests.test_more_clients import DESKTOP_CLIENT, mcp_remote
-from tests.test_real_clients import TYPESCRIPT_SDK_VERSION, typescript_client
 
 pytestmark = pytest.mark.slow
 

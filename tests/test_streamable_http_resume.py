@@ -45,9 +45,9 @@ import pytest
 
 from race import clients, envs, process
 from race.envs import Env
+from race.npm import typescript_client
 from race.process import RESUME_HTTP_PATCH, Server
 from tests.test_fastmcp import FASTMCP_VERSIONS, V2
-from tests.test_real_clients import typescript_client
 from tests.test_reconnect import FASTMCP_SERVER_SCRIPT, ClientRun
 
 pytestmark = pytest.mark.slow
