@@ -55,6 +55,7 @@ def features() -> dict[str, Any]:
         "not_initialized_code": getattr(mcp.types, "NOT_INITIALIZED", None),
         "holds_premature_requests": patches["hold_settings"],
         "endpoint_hint": patches["endpoint_hint"],
+        "hands_off_at_shutdown": patches["hands_off_at_shutdown"],
     }
 
 

@@ -26,6 +26,7 @@ HOLD_PATCH = "patch 0003 (hold requests that arrive before initialize)"
 HINT_PATCH = "patch 0004 (init_required in the SSE endpoint event)"
 RESUME_PATCH = "patch 0005 (resume the SSE session of a client that reconnects)"
 RESUME_HTTP_PATCH = "patch 0006 (resume unknown Streamable HTTP sessions)"
+HANDOFF_PATCH = "patch 0008 (streams hand their clients off at shutdown)"
 
 
 class Server:

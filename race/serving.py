@@ -134,12 +134,14 @@ HOLD_SETTINGS = ("held_request_timeout", "max_held_requests")
 
 def transport_features(transport: type) -> dict[str, bool]:
     """Which of the fork's patches this mcp's SSE transport has, read from its settings: the hold
-    (0003), the endpoint hint (0004) and resumption (0005). Stock has none of them."""
+    (0003), the endpoint hint (0004), resumption (0005) and the handoff at shutdown (0008). Stock has none
+    of them."""
     parameters = inspect.signature(transport).parameters
     return {
         "hold_settings": all(name in parameters for name in HOLD_SETTINGS),
         "endpoint_hint": "init_required" in parameters,
         "resumes_sessions": "resume_sessions" in parameters,
+        "hands_off_at_shutdown": "shutdown_grace_period" in parameters,
     }
 
 
