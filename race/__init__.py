@@ -11,5 +11,7 @@ clients   raw-httpx SSE clients and the client kinds (compliant, pipelined, tool
 scenarios many sessions of one kind, and what became of their requests
 checks    the assertions the tests make, shared by the fork tests and the stock ones
 testing   the tests' shared helpers: run a scenario, require a patch, read /debug while a flow runs
+npm       the npm packages the real-client tests and the benchmark run (the TypeScript SDK, mcp-remote)
+balancer  haproxy and nginx started from the deployment recipe's files (deploy/), haproxy's runtime API
 report    the demo's side-by-side table; demo drives both servers and prints it
 """
