@@ -19,8 +19,15 @@ memory        what a request that arrives before initialize costs while the fork
 flood         64 sessions post 32 large (128 KiB) requests each before initialize and never initialize:
               the server's peak memory on each side; the fork holds only what its transport's budget
               allows (1024 requests, 64 MiB of bodies) and refuses the rest at once
+rolling       (only with --only rolling: about 20 minutes) a rolling deploy behind the recipe's haproxy
+              (deploy/haproxy.cfg): two replicas, 32 TypeScript SDK clients on SSE and on Streamable HTTP
+              calling a tool every 250 ms, replica a then b drained, SIGTERM and restarted; stock and fork
+              of both lines, mcp's own server and fastmcp (3.4.11, 4.2.3): calls ok, failed and timed out,
+              clients stuck, failed calls in a row, the time from SIGTERM to a client's first good call, and
+              how the 2 s calls in flight at SIGTERM ended (goals: 0 stuck, 0 timed out, at most one failed
+              call per client per restart, a first good call within 0.5 s); bench/rolling.py
 
 Every ratio comes with a bootstrap interval (stats), and a goal is met or missed only when the whole
 interval lies on one side of it. measure holds the measurements; __main__ runs them and prints the
-table (or JSON).
+table (or JSON). The rolling deploy's figures are counts from one run per server, with no interval.
 """

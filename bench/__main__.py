@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import measure, proxy, stats
+from bench import measure, proxy, rolling, stats
 from bench.stats import Estimate
 from race import envs, process
 from race.envs import Env
@@ -31,7 +31,11 @@ FIRST_CALL_GOAL_ROUND_TRIP_MS = 20.0
 HOT_PATH_GOAL = 0.99
 HOT_PATH_GOAL_PRECISION = 0.01
 PRECISION = 0.02  # the steady state's interval must be within +-2 %, or the run says the machine was too noisy
-PARTS = ("steady", "first", "memory", "hotpath", "flood")
+PARTS = ("steady", "first", "memory", "hotpath", "flood", "rolling")
+# What runs unless --only says otherwise: the rolling deploy takes about 20 minutes on its own.
+DEFAULT_PARTS = ("steady", "first", "memory", "hotpath", "flood")
+# The parts measured on each line's pair of race servers; the rolling deploy starts its own servers.
+LINE_PARTS = DEFAULT_PARTS
 # Long enough that no held request times out while a cycle's requests arrive.
 PATIENT_SECONDS = "60"
 
@@ -428,6 +432,8 @@ def report(figures: dict[str, Any]) -> str:
         ):
             if part in found:
                 lines += ["", *describe(found[part])]
+    if "rolling" in figures:
+        lines += ["", "== rolling deploy, both lines ==", "", *rolling.report_lines(figures["rolling"])]
     return "\n".join(lines)
 
 
@@ -438,7 +444,12 @@ def numbers(text: str, kind: type = float) -> list[Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=lambda t: t.split(","), default=list(LINES), help="v1.x,v2.x (default both)")
-    parser.add_argument("--only", type=lambda t: t.split(","), default=list(PARTS), help=f"of {','.join(PARTS)}")
+    parser.add_argument(
+        "--only",
+        type=lambda t: t.split(","),
+        default=list(DEFAULT_PARTS),
+        help=f"of {','.join(PARTS)} (default: all but rolling)",
+    )
     parser.add_argument("--sessions", type=int, default=8, help="initialized sessions for the steady state")
     parser.add_argument("--round-seconds", type=float, default=2.0, help="length of a steady-state round")
     parser.add_argument("--rounds", type=int, default=10, help="steady-state rounds per server, at least")
@@ -471,6 +482,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flood-sessions", type=int, default=64, help="sessions of the flood")
     parser.add_argument("--flood-per-session", type=int, default=32, help="requests before initialize per session")
     parser.add_argument("--flood-payload", type=int, default=128 * KIB, help="bytes of each flood request's argument")
+    parser.add_argument("--clients", type=int, default=32, help="rolling deploy: TypeScript SDK clients per run")
+    parser.add_argument("--duration", type=float, default=40.0, help="rolling deploy: seconds of calls per run")
+    parser.add_argument(
+        "--graceful-shutdown-timeout",
+        type=float,
+        default=rolling.GRACEFUL_SHUTDOWN_SECONDS,
+        help="rolling deploy: the replicas' uvicorn wait for open connections after SIGTERM, in seconds",
+    )
     parser.add_argument("--json", action="store_true", help="print every figure as JSON instead of the table")
     args = parser.parse_args(argv)
     unknown = set(args.lines) - set(LINES) or set(args.only) - set(PARTS)
@@ -478,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     load = os.getloadavg()[0]
     figures: dict[str, Any] = {"cores": os.cpu_count(), "lines": {}}
-    for name in args.lines:
+    for name in args.lines if set(args.only) & set(LINE_PARTS) else []:
         line = LINES[name]
         found = figures["lines"][name] = measure_servers(args, line)
         if "hotpath" in args.only:
@@ -490,6 +509,15 @@ def main(argv: list[str] | None = None) -> int:
         if "flood" in args.only:
             progress(f"{name}: flood")
             found["flood"] = measure_flood(args, line)
+    if "rolling" in args.only:
+        figures["rolling"] = rolling.measure(
+            [target for target in rolling.TARGETS if target.line in args.lines],
+            list(rolling.TRANSPORTS),
+            clients=args.clients,
+            duration=args.duration,
+            graceful_seconds=args.graceful_shutdown_timeout,
+            progress=progress,
+        )
     figures["seconds"] = time.monotonic() - STARTED
     figures["load"] = [load, os.getloadavg()[0]]
     print(json.dumps(figures, indent=2, default=Estimate.as_dict) if args.json else report(figures))

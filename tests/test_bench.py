@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
 
 from bench import __main__ as bench_main
-from bench import measure, proxy, stats
+from bench import measure, proxy, rolling, stats
 from bench.stats import Estimate
 
 
@@ -77,3 +78,78 @@ def test_the_command_line_help_lists_the_knobs(capsys: pytest.CaptureFixture[str
 def test_the_flood_reads_a_process_peak_memory_no_lower_than_its_resident_memory() -> None:
     peak, resident = measure.peak_and_resident_bytes(os.getpid())
     assert peak >= resident > 0
+
+
+# The rolling deploy's figures (bench/rolling.py), from made-up client lines: times in epoch ms.
+
+
+def call(
+    client: int, start: float, outcome: str = "ok", replica: str | None = "a", slow: bool = False
+) -> dict[str, Any]:
+    return {
+        "event": "call",
+        "client": client,
+        "slow": slow,
+        "start": start,
+        "end": start + (2000 if slow else 10),
+        "outcome": outcome,
+        "replica": replica,
+    }
+
+
+def test_a_client_is_stuck_when_every_call_of_its_last_seconds_failed() -> None:
+    stopped = 10_000.0
+    recovered = [call(0, 1000, "failed"), call(0, 7500, "failed"), call(0, 8000), call(0, 9000, "failed")]
+    assert not rolling.is_stuck(recovered, True, stopped, seconds=3)
+    failing = [call(0, 1000), call(0, 7500, "failed"), call(0, 9500, "timeout")]
+    assert rolling.is_stuck(failing, True, stopped, seconds=3)
+    # None started in the window (one hung until its timeout): its last call decides.
+    assert rolling.is_stuck([call(0, 1000), call(0, 2000, "timeout")], True, stopped, seconds=3)
+    assert not rolling.is_stuck([call(0, 6500)], True, stopped, seconds=3)
+    assert rolling.is_stuck([], True, stopped) and rolling.is_stuck([call(0, 9000)], False, stopped)
+
+
+def test_recovery_is_the_first_good_call_after_the_outage_not_one_served_just_after_sigterm() -> None:
+    sigterm = 5000.0
+    calls = [call(0, 4900), call(0, 5001), call(0, 5250, "failed"), call(0, 5500, "failed"), call(0, 8000, replica="b")]
+    assert rolling.recovery(calls, sigterm, float("inf")) == (8010 - sigterm) / 1000
+    assert rolling.recovery([call(0, 5100)], sigterm, float("inf")) == (5110 - sigterm) / 1000
+    assert rolling.recovery([call(0, 5100), call(0, 5300, "failed")], sigterm, float("inf")) is None
+
+
+def test_a_rolling_deploy_summary_counts_what_the_goals_are_about() -> None:
+    restarts = [rolling.Restart("a", 5000, 5200, 7000), rolling.Restart("b", 10_000, 10_200, 12_000)]
+    events = [
+        {"event": "connected", "client": 0, "ok": True},
+        {"event": "connected", "client": 1, "ok": True},
+        {"event": "connected", "client": 2, "ok": True},
+        # On a, loses two calls to its restart, served by b from 8 s; b's restart costs it one more.
+        call(0, 4000),
+        call(0, 5250, "failed", None),
+        call(0, 5500, "failed", None),
+        call(0, 8000, replica="b"),
+        call(0, 10_100, "failed", "b"),
+        call(0, 10_400, replica="a"),
+        call(0, 14_000, replica="a"),
+        # On b until its restart, then nothing but failures: stuck.
+        call(1, 4000, replica="b"),
+        call(1, 9000, replica="b"),
+        call(1, 10_100, "failed", "b"),
+        call(1, 13_000, "failed", "a"),
+        call(1, 14_500, "timeout", "a"),
+        # Slow, on a: its call in flight at a's SIGTERM timed out.
+        call(2, 4000, "timeout", "a", slow=True),
+        call(2, 12_500, "ok", "b", slow=True),
+    ]
+    figures = rolling.summarize(events, restarts, 0.0, 15_000.0, clients=3)
+    assert figures["connected"] == 3
+    assert figures["calls"] == {"ok": 7, "failed": 5, "timeout": 2}
+    assert (figures["stuck"], figures["stuck_clients"]) == (1, [1])
+    assert figures["failed_in_a_row"] == {"median": 2, "worst": 3}
+    assert figures["most_failed_per_restart"] == 3  # a timed-out call failed too
+    first = figures["first_good_call_seconds"]
+    assert (first["affected"], first["never"]) == (3, 1)
+    assert first["worst"] == (8010 - 5000) / 1000
+    assert figures["slow_in_flight"] == {"ok": 0, "failed": 0, "timeout": 1}
+    goals = rolling.goals(figures)
+    assert [goal for goal, met in goals.items() if met] == []
