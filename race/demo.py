@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from race import clients, envs, process, report, restart
+from race import clients, envs, process, report, restart, shutdown
 from race.clients import Deadline
 from race.report import Side
 from race.scenarios import Result, Scenario, run_async
@@ -143,6 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     print(report.row("  the call before the restart", [o[0] for o in outcomes]))
     for index in range(restart.CALLS_AFTER):
         print(report.row(f"  call {index + 1} after it", [o[1 + index] for o in outcomes]))
+    # One server per side and transport; SIGTERM ends it.
+    carried = {(env.name, t): shutdown.at_sigterm(env, t, script)[0] for env in pair for t in ("sse", "http")}
+    print("\na 2 s call in flight when the server is sent SIGTERM (what each stream carried until it ended)")
+    for transport, stream, label in (
+        ("sse", "session", "  SSE, the session's stream"),
+        ("http", "call", "  Streamable HTTP, the call's stream"),
+        ("http", "GET", "  Streamable HTTP, the GET stream"),
+    ):
+        summaries = [carried[env.name, transport][stream].summary(stream != "GET") for env in pair]
+        print(report.row(label, summaries))
     print(f"\n{time.monotonic() - started:.0f} s; servers on 127.0.0.1, 380 tools, tools/list about 500 kB.")
     return 0
 

@@ -1,4 +1,4 @@
-"""A client across a server restart over Streamable HTTP, the demo's last row (patch 0006).
+"""A client across a server restart over Streamable HTTP, a row of the demo (patch 0006).
 
 The client initializes, calls a tool, the server is stopped and started again on the same port, and the
 client calls twice more with the session ID and `MCP-Protocol-Version` it had. That is what the TypeScript
