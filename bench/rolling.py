@@ -448,7 +448,7 @@ def run_scheduled(
     is up, if later), the clients stopped at `duration` (seconds from their ready line)."""
     with (
         tempfile.TemporaryDirectory(prefix="rolling-") as tmp,
-        deployment(target, load.transport, Path(tmp), graceful_seconds) as deployed,
+        deployment(target, env, load.transport, Path(tmp), graceful_seconds) as deployed,
     ):
         max_seconds = CLIENT_START_SECONDS + duration + 2 * (graceful_seconds + UP_SECONDS) + 60
         runner = Clients(load, deployed.url(load.transport), Path(tmp), max_seconds)
