@@ -295,6 +295,7 @@ class Clients:
 
     def close(self) -> None:
         process.stop(self.process)
+        self._reader.join(10)  # it reads to the end of the output first
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):
