@@ -21,18 +21,13 @@ import anyio
 import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from race import envs, process
+from race import clients, envs, process
 from race.process import Server
 
 OPTIONS = ("--slow-tool", "--graceful-shutdown-timeout", "15")
 STREAM_SECONDS = 12.0  # from SIGTERM to the end of every stream: the 2 s call and sse-starlette's 0.5 s watcher
-PROTOCOL_VERSION = "2025-06-18"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
-}
+PROTOCOL_VERSION = clients.INITIALIZE_PARAMS["protocolVersion"]
+INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": clients.INITIALIZE_PARAMS}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 CALL_ID = 1
 SLOW_CALL = {"jsonrpc": "2.0", "id": CALL_ID, "method": "tools/call", "params": {"name": "slow", "arguments": {}}}
