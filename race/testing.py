@@ -1,13 +1,16 @@
 """What the end-to-end tests (tests/test_race.py, tests/test_fastmcp*.py, tests/test_real_clients.py) share:
 running a scenario on a server, asking it for a patch the test needs, and watching its /debug figures
-while a flow runs. Imports pytest, so only the tests import it.
+while a flow runs; and, for the modules whose cases are long episodes (tests/test_reconnect.py,
+tests/test_streamable_http_resume.py, tests/test_rolling_deploy.py), running each episode once, a few at a
+time, and printing their summary. Imports pytest, so only the tests import it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pytest
@@ -18,6 +21,45 @@ from race.process import Server
 from race.scenarios import Result, Scenario
 
 SESSIONS = 24
+
+EpisodeT = TypeVar("EpisodeT")
+
+
+class Episodes(Generic[EpisodeT]):
+    """Every case a module's selected tests need, run once for the module, `parallel` at a time (most of an
+    episode is waiting); a test reads its own, and one whose episode raised raises that."""
+
+    def __init__(self, keys: list[tuple[str, str]], run: Callable[[str, str], EpisodeT], parallel: int) -> None:
+        self.found: dict[tuple[str, str], EpisodeT | BaseException] = {}
+        with ThreadPoolExecutor(parallel) as pool:
+            futures = {key: pool.submit(run, *key) for key in keys}
+        for key, future in futures.items():
+            self.found[key] = future.exception() or future.result()
+
+    def get(self, target_id: str, case: str) -> EpisodeT:
+        found = self.found[(target_id, case)]
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+
+def selected_cases(request: pytest.FixtureRequest, case: str) -> list[tuple[str, str]]:
+    """The (target id, `case` parameter) of every selected test of the requesting module, in their order."""
+    wanted: dict[tuple[str, str], None] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if getattr(item, "module", None) is request.module and "target" in params:
+            wanted[(params["target"].id, params[case])] = None
+    return list(wanted)
+
+
+def print_summary(request: pytest.FixtureRequest, title: str, lines: list[str]) -> None:
+    """Print a module's summary past pytest's capture, once its tests have run."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if lines and capture is not None:
+        with capture.global_and_fixture_disabled():  # what capsys.disabled() does, for a module fixture
+            print(f"\n\n{title}")
+            print("\n".join(lines), flush=True)
 
 
 def require(server: Server, feature: tuple[str, str]) -> None:

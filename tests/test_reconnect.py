@@ -33,7 +33,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from race.envs import Env
 from race.npm import TYPESCRIPT_SDK_VERSION, typescript_client
 from race.process import RESUME_PATCH
 from race.proxy import proxying
+from race.testing import Episodes, print_summary, selected_cases
 from tests.test_more_clients import DESKTOP_CLIENT, mcp_remote
 
 pytestmark = pytest.mark.slow
@@ -261,14 +261,28 @@ def run_episode(target: Target, event: str) -> Episode:
     return Episode(reports, executions)
 
 
-class Episodes:
-    """The episodes the selected tests need, each run once for the module, PARALLEL at a time; a row per
-    client for the summary."""
+def rows(found: Episodes[Episode]) -> list[str]:
+    """A row per client for the summary."""
+    rows = []
+    for (target_id, event), episode in found.found.items():
+        if isinstance(episode, BaseException):
+            continue
+        target = TARGETS[target_id]
+        for client, report in episode.reports.items():
+            second = report["second"]
+            outcome = "ok" if second["ok"] else f"{second.get('code')} {second.get('reason') or ''}".strip()
+            rows.append(
+                f"| {client} | {event} | {target.server} | {target.line} | {target.side} | {outcome} "
+                f"| {second['ms']:.0f} ms | reconnect {report['reconnect_ms']:.0f} ms |"
+            )
+    return rows
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
-        self._found: dict[tuple[str, str], Episode | BaseException] = {}
-        if not keys:
-            return
+
+@pytest.fixture(scope="module")
+def episodes(request: pytest.FixtureRequest) -> Iterator[Episodes[Episode]]:
+    """The episodes the selected tests need, each run once for the module, PARALLEL at a time."""
+    keys = selected_cases(request, "event")
+    if keys:
         # What the episodes share is made first, one at a time: venvs, npm installs, the client script's copy.
         for target_id in dict.fromkeys(target_id for target_id, _ in keys):
             TARGETS[target_id].env()
@@ -276,50 +290,11 @@ class Episodes:
         if any(target_id in MCP_REMOTE_TARGETS for target_id, _ in keys):
             mcp_remote_command()
             envs.client_env(DESKTOP_CLIENT)
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            futures = {key: pool.submit(run_episode, TARGETS[key[0]], key[1]) for key in keys}
-        for key, future in futures.items():
-            self._found[key] = future.exception() or future.result()
-
-    def get(self, target: Target, event: str) -> Episode:
-        found = self._found[(target.id, event)]
-        if isinstance(found, BaseException):
-            raise found
-        return found
-
-    def rows(self) -> list[str]:
-        rows = []
-        for (target_id, event), episode in self._found.items():
-            if isinstance(episode, BaseException):
-                continue
-            target = TARGETS[target_id]
-            for client, report in episode.reports.items():
-                second = report["second"]
-                outcome = "ok" if second["ok"] else f"{second.get('code')} {second.get('reason') or ''}".strip()
-                rows.append(
-                    f"| {client} | {event} | {target.server} | {target.line} | {target.side} | {outcome} "
-                    f"| {second['ms']:.0f} ms | reconnect {report['reconnect_ms']:.0f} ms |"
-                )
-        return rows
-
-
-@pytest.fixture(scope="module")
-def episodes(request: pytest.FixtureRequest) -> Iterator[Episodes]:
-    # The (target, event) of every selected test of this module, in their order.
-    wanted: dict[tuple[str, str], None] = {}
-    for item in request.session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if getattr(item, "module", None) is request.module and "target" in params:
-            wanted[(params["target"].id, params["event"])] = None
-    found = Episodes(list(wanted))
+    found = Episodes(keys, lambda target_id, event: run_episode(TARGETS[target_id], event), PARALLEL)
     yield found
-    rows = found.rows()
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if rows and capture is not None:
-        with capture.global_and_fixture_disabled():  # what capsys.disabled() does, for a module fixture
-            print("\n\nthe call after the reconnect:")
-            print("| client | event | server | line | side | outcome | latency | |")
-            print("\n".join(rows), flush=True)
+    if lines := rows(found):
+        header = "| client | event | server | line | side | outcome | latency | |"
+        print_summary(request, "the call after the reconnect:", [header, *lines])
 
 
 def cases(*target_ids: str) -> list[Any]:
@@ -350,9 +325,9 @@ NO_RESUME = ["v1.x-fork-no-resume", "v2.x-fork-no-resume"]
 
 @pytest.mark.parametrize(("target", "event"), cases(*FORKS))
 def test_typescript_client_calls_again_after_a_reconnect_on_the_fork(
-    episodes: Episodes, target: Target, event: str
+    episodes: Episodes[Episode], target: Target, event: str
 ) -> None:
-    episode = episodes.get(target, event)
+    episode = episodes.get(target.id, event)
     report = episode.reports["typescript"]
     assert report["second"]["ok"] is True, f"{RESUME_PATCH}: {report}"
     assert report["second"]["result"] == {"status": "ok", "tool": TOOL}
@@ -365,9 +340,9 @@ def test_typescript_client_calls_again_after_a_reconnect_on_the_fork(
 
 @pytest.mark.parametrize(("target", "event"), cases(*STOCKS))
 def test_typescript_client_is_refused_after_a_reconnect_on_stock(
-    episodes: Episodes, target: Target, event: str
+    episodes: Episodes[Episode], target: Target, event: str
 ) -> None:
-    report = episodes.get(target, event).reports["typescript"]
+    report = episodes.get(target.id, event).reports["typescript"]
     new_endpoint(report)
     assert report["second"]["ok"] is False
     assert report["second"]["code"] == INVALID_PARAMS, report["second"]
@@ -375,9 +350,9 @@ def test_typescript_client_is_refused_after_a_reconnect_on_stock(
 
 @pytest.mark.parametrize(("target", "event"), cases(*NO_RESUME))
 def test_typescript_client_is_told_its_session_is_lost_with_resumption_off(
-    episodes: Episodes, target: Target, event: str
+    episodes: Episodes[Episode], target: Target, event: str
 ) -> None:
-    episode = episodes.get(target, event)
+    episode = episodes.get(target.id, event)
     report = episode.reports["typescript"]
     assert new_endpoint(report).endswith("&init_required=true"), report["endpoints"]
     second = report["second"]
@@ -388,8 +363,10 @@ def test_typescript_client_is_told_its_session_is_lost_with_resumption_off(
 
 
 @pytest.mark.parametrize(("target", "event"), cases("v1.x-fork", "v2.x-fork"))
-def test_mcp_remote_calls_again_after_a_reconnect_on_the_fork(episodes: Episodes, target: Target, event: str) -> None:
-    episode = episodes.get(target, event)
+def test_mcp_remote_calls_again_after_a_reconnect_on_the_fork(
+    episodes: Episodes[Episode], target: Target, event: str
+) -> None:
+    episode = episodes.get(target.id, event)
     report = episode.reports["mcp-remote"]
     assert report["second"]["ok"] is True, report
     assert report["second"]["result"] == {"status": "ok", "tool": TOOL}
@@ -399,9 +376,9 @@ def test_mcp_remote_calls_again_after_a_reconnect_on_the_fork(episodes: Episodes
 
 @pytest.mark.parametrize(("target", "event"), cases("v1.x-stock", "v2.x-stock"))
 def test_mcp_remote_initializes_again_after_a_reconnect_so_stock_serves_it_too(
-    episodes: Episodes, target: Target, event: str
+    episodes: Episodes[Episode], target: Target, event: str
 ) -> None:
-    episode = episodes.get(target, event)
+    episode = episodes.get(target.id, event)
     report = episode.reports["mcp-remote"]
     assert report["second"]["ok"] is True, report
     assert_reinitialized(episode)

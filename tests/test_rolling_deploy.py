@@ -35,7 +35,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from bench.rolling import Clients, Load, Restart, Target
 from race import balancer, clients, npm, process
 from race.balancer import Haproxy, Nginx
 from race.envs import Env
+from race.testing import Episodes, print_summary, selected_cases
 
 pytestmark = pytest.mark.slow
 
@@ -120,60 +120,39 @@ def run_episode(target: Target, env: Env, transport: str) -> Episode:
     return Episode(figures, events, restarts, time.monotonic() - began)
 
 
-class Episodes:
-    """Every selected case, run once for the module, PARALLEL at a time."""
+def rows(found: Episodes[Episode]) -> list[str]:
+    rows = []
+    for (target_id, transport), episode in found.found.items():
+        if isinstance(episode, BaseException):
+            rows.append(f"| {target_id} | {transport} | failed: {episode!r:.80} |")
+            continue
+        figures = episode.figures
+        calls = figures["calls"]
+        rows.append(
+            f"| {target_id} | {transport} | {calls['ok']} / {calls['failed']} / {calls['timeout']} "
+            f"| {figures['connected']} / {CLIENTS} | {figures['stuck']} | {episode.seconds:.0f} s |"
+        )
+    return rows
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
-        self._found: dict[tuple[str, str], Episode | BaseException] = {}
-        if not keys:
-            return
-        targets = {target.id: target for target in TARGETS}
+
+@pytest.fixture(scope="module")
+def episodes(request: pytest.FixtureRequest) -> Iterator[Episodes[Episode]]:
+    """Every selected case, run once for the module, PARALLEL at a time."""
+    keys = selected_cases(request, "transport")
+    targets = {target.id: target for target in TARGETS}
+    built: dict[str, Env] = {}
+    if keys:
         # What the episodes share is made first, one at a time: venvs, the npm install, the client's copy.
         built = {target_id: targets[target_id].env() for target_id in dict.fromkeys(key[0] for key in keys)}
         npm.typescript_client(rolling.CLIENT_SCRIPT)
         balancer.program("haproxy")
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            futures = {key: pool.submit(run_episode, targets[key[0]], built[key[0]], key[1]) for key in keys}
-        for key, future in futures.items():
-            self._found[key] = future.exception() or future.result()
-
-    def get(self, target: Target, transport: str) -> Episode:
-        found = self._found[(target.id, transport)]
-        if isinstance(found, BaseException):
-            raise found
-        return found
-
-    def rows(self) -> list[str]:
-        rows = []
-        for (target_id, transport), episode in self._found.items():
-            if isinstance(episode, BaseException):
-                rows.append(f"| {target_id} | {transport} | failed: {episode!r:.80} |")
-                continue
-            figures = episode.figures
-            calls = figures["calls"]
-            rows.append(
-                f"| {target_id} | {transport} | {calls['ok']} / {calls['failed']} / {calls['timeout']} "
-                f"| {figures['connected']} / {CLIENTS} | {figures['stuck']} | {episode.seconds:.0f} s |"
-            )
-        return rows
-
-
-@pytest.fixture(scope="module")
-def episodes(request: pytest.FixtureRequest) -> Iterator[Episodes]:
-    wanted: dict[tuple[str, str], None] = {}
-    for item in request.session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if getattr(item, "module", None) is request.module and "target" in params:
-            wanted[(params["target"].id, params["transport"])] = None
-    found = Episodes(list(wanted))
+    found = Episodes(
+        keys, lambda target_id, transport: run_episode(targets[target_id], built[target_id], transport), PARALLEL
+    )
     yield found
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    rows = found.rows()
-    if rows and capture is not None:
-        with capture.global_and_fixture_disabled():  # what capsys.disabled() does, for a module fixture
-            print("\n\na rolling deploy behind deploy/haproxy.cfg:")
-            print("| target | transport | calls ok / failed / timed out | connected | stuck | episode |")
-            print("\n".join(rows), flush=True)
+    if lines := rows(found):
+        header = "| target | transport | calls ok / failed / timed out | connected | stuck | episode |"
+        print_summary(request, "a rolling deploy behind deploy/haproxy.cfg:", [header, *lines])
 
 
 def cases(side: str) -> list[Any]:
@@ -186,16 +165,20 @@ def cases(side: str) -> list[Any]:
 
 
 @pytest.mark.parametrize(("target", "transport"), cases("fork"))
-def test_a_rolling_deploy_strands_no_client_of_the_fork(episodes: Episodes, target: Target, transport: str) -> None:
-    episode = episodes.get(target, transport)
+def test_a_rolling_deploy_strands_no_client_of_the_fork(
+    episodes: Episodes[Episode], target: Target, transport: str
+) -> None:
+    episode = episodes.get(target.id, transport)
     assert [restart.replica for restart in episode.restarts] == ["a", "b"]
     assert episode.figures["connected"] == CLIENTS, episode.failures()
     assert episode.figures["stuck"] == 0, episode.failures()
 
 
 @pytest.mark.parametrize(("target", "transport"), cases("stock"))
-def test_a_rolling_deploy_strands_every_client_of_stock(episodes: Episodes, target: Target, transport: str) -> None:
-    episode = episodes.get(target, transport)
+def test_a_rolling_deploy_strands_every_client_of_stock(
+    episodes: Episodes[Episode], target: Target, transport: str
+) -> None:
+    episode = episodes.get(target.id, transport)
     assert [restart.replica for restart in episode.restarts] == ["a", "b"]
     assert episode.figures["stuck"] == CLIENTS, episode.failures()
 

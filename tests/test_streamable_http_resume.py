@@ -35,7 +35,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from race import clients, envs, process
 from race.envs import Env
 from race.npm import typescript_client
 from race.process import RESUME_HTTP_PATCH, Server
+from race.testing import Episodes, print_summary, selected_cases
 from tests.test_fastmcp import FASTMCP_VERSIONS, V2
 from tests.test_reconnect import FASTMCP_SERVER_SCRIPT, ClientRun
 
@@ -176,68 +176,37 @@ def run_episode(target: Target, event: str) -> Episode:
         return Episode(report, server.executions(), features, time.monotonic() - started)
 
 
-class Episodes:
-    """The episodes the selected tests need, each run once for the module, PARALLEL at a time; a row each for
-    the summary."""
+def rows(found: Episodes[Episode]) -> list[str]:
+    """A row each for the summary."""
+    rows = []
+    for (target_id, event), episode in found.found.items():
+        target = TARGETS[target_id]
+        if isinstance(episode, BaseException):
+            rows.append(f"| {event} | {target.server} | {target.line} | {target.side} | failed: {episode!r:.60} |")
+            continue
+        report = episode.report
+        outcomes = " | ".join(f"{'ok' if call['ok'] else call['code']} {call['ms']:.0f} ms" for call in report["calls"])
+        same = "same" if report["session_after"] == report["session_before"] else "new"
+        rows.append(
+            f"| {event} | {target.server} | {target.line} | {target.side} | {outcomes} | {same} "
+            f"| {episode.seconds:.1f} s |"
+        )
+    return rows
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
-        self._found: dict[tuple[str, str], Episode | BaseException] = {}
-        if not keys:
-            return
+
+@pytest.fixture(scope="module")
+def episodes(request: pytest.FixtureRequest) -> Iterator[Episodes[Episode]]:
+    """The episodes the selected tests need, each run once for the module, PARALLEL at a time."""
+    keys = selected_cases(request, "event")
+    if keys:
         # What the episodes share is made first, one at a time: venvs, the npm install, the client script's copy.
         for target_id in dict.fromkeys(target_id for target_id, _ in keys):
             TARGETS[target_id].env()
         typescript_command()
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            futures = {key: pool.submit(run_episode, TARGETS[key[0]], key[1]) for key in keys}
-        for key, future in futures.items():
-            self._found[key] = future.exception() or future.result()
-
-    def get(self, target: Target, event: str) -> Episode:
-        found = self._found[(target.id, event)]
-        if isinstance(found, BaseException):
-            raise found
-        return found
-
-    def rows(self) -> list[str]:
-        rows = []
-        for (target_id, event), episode in self._found.items():
-            target = TARGETS[target_id]
-            if isinstance(episode, BaseException):
-                rows.append(f"| {event} | {target.server} | {target.line} | {target.side} | failed: {episode!r:.60} |")
-                continue
-            report = episode.report
-            outcomes = " | ".join(
-                f"{'ok' if call['ok'] else call['code']} {call['ms']:.0f} ms" for call in report["calls"]
-            )
-            same = "same" if report["session_after"] == report["session_before"] else "new"
-            rows.append(
-                f"| {event} | {target.server} | {target.line} | {target.side} | {outcomes} | {same} "
-                f"| {episode.seconds:.1f} s |"
-            )
-        return rows
-
-
-def print_summary(request: pytest.FixtureRequest, title: str, lines: list[str]) -> None:
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if lines and capture is not None:
-        with capture.global_and_fixture_disabled():  # what capsys.disabled() does, for a module fixture
-            print(f"\n\n{title}")
-            print("\n".join(lines), flush=True)
-
-
-@pytest.fixture(scope="module")
-def episodes(request: pytest.FixtureRequest) -> Iterator[Episodes]:
-    # The (target, event) of every selected test of this module, in their order.
-    wanted: dict[tuple[str, str], None] = {}
-    for item in request.session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if getattr(item, "module", None) is request.module and "target" in params:
-            wanted[(params["target"].id, params["event"])] = None
-    found = Episodes(list(wanted))
+    found = Episodes(keys, lambda target_id, event: run_episode(TARGETS[target_id], event), PARALLEL)
     yield found
     header = "| event | server | line | side | call 1 | call 2 | session id | episode |\n|" + " --- |" * 8
-    print_summary(request, "the two calls after the session was lost:", [header, *found.rows()])
+    print_summary(request, "the two calls after the session was lost:", [header, *rows(found)])
 
 
 def cases(*target_ids: str, events: tuple[str, ...] = EVENTS) -> list[Any]:
@@ -264,9 +233,9 @@ NO_RESUME = ["v1.x-fork-no-resume", "v2.x-fork-no-resume"]
 
 @pytest.mark.parametrize(("target", "event"), cases(*FORKS, events=("restart",)))
 def test_typescript_client_calls_again_on_the_same_session_on_the_fork(
-    episodes: Episodes, target: Target, event: str
+    episodes: Episodes[Episode], target: Target, event: str
 ) -> None:
-    episode = episodes.get(target, event)
+    episode = episodes.get(target.id, event)
     report = episode.report
     for call in report["calls"]:
         assert call["ok"] is True, f"{RESUME_HTTP_PATCH}: {report}"
@@ -278,11 +247,11 @@ def test_typescript_client_calls_again_on_the_same_session_on_the_fork(
 
 @pytest.mark.parametrize(("target", "event"), [*cases(*STOCKS), *cases(*FORKS, events=("reap",))])
 def test_typescript_client_is_answered_404_on_stock_and_after_an_idle_reap(
-    episodes: Episodes, target: Target, event: str
+    episodes: Episodes[Episode], target: Target, event: str
 ) -> None:
     """Stock after either event; the fork after the idle timeout, which ends the session as
     `session_idle_timeout` documents (and fastmcp 4.x's own tests pin), so it is not re-created."""
-    episode = episodes.get(target, event)
+    episode = episodes.get(target.id, event)
     report = episode.report
     for call in report["calls"]:
         assert (call["ok"], call["code"]) == (False, NOT_FOUND), report
@@ -293,8 +262,10 @@ def test_typescript_client_is_answered_404_on_stock_and_after_an_idle_reap(
 
 
 @pytest.mark.parametrize(("target", "event"), cases(*NO_RESUME, events=("restart",)))
-def test_typescript_client_is_answered_404_with_resumption_off(episodes: Episodes, target: Target, event: str) -> None:
-    episode = episodes.get(target, event)
+def test_typescript_client_is_answered_404_with_resumption_off(
+    episodes: Episodes[Episode], target: Target, event: str
+) -> None:
+    episode = episodes.get(target.id, event)
     # Else --no-resume-sessions had nothing to turn off, and this would pass as on stock.
     assert episode.features["resumes_http_sessions"], f"this build of the fork lacks {RESUME_HTTP_PATCH}"
     report = episode.report
